@@ -1,0 +1,156 @@
+"""LM Studio's error bodies, in one place (spec: lmstudio-surface.md §3).
+
+LM Studio uses two shapes: the OpenAI shape ``{"error": {"message", "type", "param", "code"}}``
+and a bare string ``{"error": "..."}``; the native v1 API uses ``type`` values of its own.
+Where LM Studio's exact body is unconfirmed we follow the OpenAI convention (docs/fidelity.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fake_lms.api.types import Reply
+
+NO_MODELS_LOADED = (
+    "No models loaded. Please load a model in the developer page or use the 'lms load' command."
+)
+AUTH_DOCS = "https://lmstudio.ai/docs/developer/core/authentication"
+
+
+class ApiError(Exception):
+    """Raised inside handlers; carries the reply to send."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.body)
+        self.reply = reply
+
+
+def oai(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": type, "param": param, "code": code}})
+
+
+def plain(status: int, message: str) -> Reply:
+    return Reply(status, {"error": message})
+
+
+def v1(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request",
+    code: str | None = None,
+    param: str | None = None,
+) -> Reply:
+    error: dict[str, Any] = {"message": message, "type": type}
+    if code is not None:
+        error["code"] = code
+    if param is not None:
+        error["param"] = param
+    return Reply(status, {"error": error})
+
+
+def unexpected_endpoint(method: str, path: str) -> Reply:
+    """LM Studio answers unknown routes and wrong methods with HTTP 200 (sic)."""
+    return Reply(200, {"error": f"Unexpected endpoint or method. ({method} {path})"})
+
+
+def messages_required() -> Reply:
+    return plain(400, "'messages' field is required")
+
+
+def field_required(name: str) -> Reply:
+    return plain(400, f"'{name}' field is required")
+
+
+def json_object_rejected() -> Reply:
+    return plain(400, "'response_format.type' must be 'json_schema' or 'text'")
+
+
+def no_models_loaded() -> Reply:
+    return oai(400, NO_MODELS_LOADED, param="model")
+
+
+def invalid_model(name: str, known: Sequence[str]) -> Reply:
+    examples = ", ".join(known[:3])
+    hint = f" (e.g., {examples})" if examples else ""
+    return oai(
+        400,
+        f'Invalid model identifier "{name}". Please specify a valid downloaded model{hint}.',
+        param="model",
+        code="model_not_found",
+    )
+
+
+def wrong_model_type(name: str, actual: str, wanted: str) -> Reply:
+    article = "an" if actual[0] in "aeiou" else "a"
+    return oai(
+        400,
+        f'Model "{name}" is {article} {actual} model and cannot be used for {wanted}. '
+        f"Please specify a model of the right type.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def bad_json(path: str, detail: str) -> Reply:
+    return oai(400, f"Received request for {path} with invalid JSON: {detail}", code="invalid_json")
+
+
+def invalid_field(message: str, param: str | None = None) -> Reply:
+    return oai(400, message, param=param)
+
+
+def missing_token() -> Reply:
+    return Reply(
+        401,
+        {
+            "error": {
+                "type": "invalid_request",
+                "code": "invalid_api_key",
+                "message": "An LM Studio API token is required to make requests to this server, but none was "
+                "provided using the Authorization header using the 'Bearer' scheme (i.e., "
+                "'Authorization: Bearer $LM_API_TOKEN'). Learn more at: " + AUTH_DOCS + ".",
+            }
+        },
+    )
+
+
+def malformed_token(token: str) -> Reply:
+    shown = token[:10]
+    return Reply(
+        401,
+        {
+            "error": {
+                "type": "invalid_request",
+                "code": "invalid_api_key",
+                "message": f"Malformed LM Studio API token provided: {shown}... "
+                "Ensure you are using a valid token.",
+            }
+        },
+    )
+
+
+def unknown_token() -> Reply:
+    return Reply(
+        401,
+        {
+            "error": {
+                "type": "invalid_request",
+                "code": "invalid_api_key",
+                "message": "The provided LM Studio API token is not valid. It may have been revoked. "
+                "Learn more at: " + AUTH_DOCS + ".",
+            }
+        },
+    )
+
+
+def internal_error(message: str) -> Reply:
+    return oai(500, f"[Server Error] {message}", type="internal_error")

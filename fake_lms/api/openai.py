@@ -1,0 +1,494 @@
+"""OpenAI-compatible endpoints (spec §1) and their /api/v0 twins (spec §2.1).
+
+Each handler is a pure function ``(ctx, request) -> Reply``; streaming replies carry a generator
+of :class:`SSEEvent` built from the same :class:`~fake_lms.engine.Generation` as the JSON reply,
+so a streamed and a non-streamed call for the same request say the same thing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fake_lms import engine
+from fake_lms.api import errors
+from fake_lms.api.context import Context, Resolved
+from fake_lms.api.errors import ApiError
+from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
+
+_B36 = string.ascii_lowercase + string.digits
+DONE = SSEEvent("[DONE]")
+ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
+
+
+def _rand36(n: int) -> str:
+    return "".join(secrets.choice(_B36) for _ in range(n))
+
+
+def object_body(req: ApiRequest) -> dict[str, Any]:
+    """The JSON object body of a request, or an LM Studio-shaped 400."""
+    try:
+        body = req.json()
+    except ValueError as exc:
+        raise ApiError(errors.bad_json(req.path, str(exc))) from None
+    if not isinstance(body, dict):
+        raise ApiError(errors.invalid_field("Request body must be a JSON object"))
+    return body
+
+
+def _opt_int(body: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        if name in body and body[name] is not None:
+            value = body[name]
+            if isinstance(value, bool) or not isinstance(value, int) or (value < 0 and value != -1):
+                raise ApiError(errors.invalid_field(f"'{name}' must be a positive integer or -1", name))
+            return None if value == -1 else value
+    return None
+
+
+def _stop(body: Mapping[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return stop
+    raise ApiError(errors.invalid_field("'stop' must be a string or an array of strings", "stop"))
+
+
+def _sampling(body: Mapping[str, Any]) -> None:
+    for name in (
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "presence_penalty",
+        "frequency_penalty",
+        "repeat_penalty",
+        "seed",
+    ):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ApiError(errors.invalid_field(f"'{name}' must be a number", name))
+
+
+def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if "messages" not in body or body["messages"] is None:
+        raise ApiError(errors.messages_required())
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise ApiError(errors.invalid_field("'messages' must be an array of message objects", "messages"))
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise ApiError(
+                errors.invalid_field(f"'messages[{i}]' must be an object with a string 'role'", "messages")
+            )
+        if message["role"] not in ROLES:
+            raise ApiError(
+                errors.invalid_field(
+                    f"'messages[{i}].role' must be one of system, user, assistant, tool; got "
+                    f"{message['role']!r}",
+                    "messages",
+                )
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise ApiError(
+                errors.invalid_field(
+                    "Invalid 'content': 'content' field must be a string or an array of objects.", "messages"
+                )
+            )
+        if message["role"] == "developer":
+            message = {**message, "role": "system"}
+        out.append(message)
+    return out
+
+
+def _tools(body: Mapping[str, Any]) -> tuple[list[Any] | None, Any]:
+    tools = body.get("tools")
+    if tools is None:
+        return None, None
+    if not isinstance(tools, list):
+        raise ApiError(errors.invalid_field("'tools' must be an array", "tools"))
+    names = []
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise ApiError(
+                errors.invalid_field(
+                    f'\'tools[{i}]\' must be {{"type": "function", "function": {{"name": ...}}}}', "tools"
+                )
+            )
+        names.append(fn["name"])
+    choice = body.get("tool_choice", "auto")
+    if choice is None:
+        choice = "auto"
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise ApiError(
+                errors.invalid_field(
+                    "'tool_choice' must be 'auto', 'none', 'required' or a function", "tool_choice"
+                )
+            )
+    elif isinstance(choice, dict):
+        wanted = (
+            (choice.get("function") or {}).get("name")
+            if isinstance(choice.get("function"), dict)
+            else choice.get("name")
+        )
+        if wanted not in names:
+            raise ApiError(
+                errors.invalid_field(
+                    f"'tool_choice' names function {wanted!r}, which is not in 'tools'", "tool_choice"
+                )
+            )
+    else:
+        raise ApiError(errors.invalid_field("'tool_choice' must be a string or an object", "tool_choice"))
+    return tools, choice
+
+
+def _json_schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise ApiError(errors.invalid_field("'response_format' must be an object", "response_format"))
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise ApiError(
+                errors.invalid_field(
+                    "'response_format.json_schema.schema' must be a JSON schema object", "response_format"
+                )
+            )
+        return schema
+    raise ApiError(errors.json_object_rejected())
+
+
+def _reasoning_requested(body: Mapping[str, Any], res: Resolved) -> bool:
+    if not res.spec.reasoning:
+        return False
+    effort = body.get("reasoning_effort")
+    if effort is None and isinstance(body.get("reasoning"), dict):
+        effort = body["reasoning"].get("effort")
+    elif effort is None and isinstance(body.get("reasoning"), str):
+        effort = body["reasoning"]
+    return effort not in (None, "none", "off", False)
+
+
+def _usage(gen: engine.Generation) -> dict[str, Any]:
+    return {
+        "prompt_tokens": gen.prompt_tokens,
+        "completion_tokens": gen.completion_tokens,
+        "total_tokens": gen.total_tokens,
+        "completion_tokens_details": {"reasoning_tokens": len(gen.reasoning_tokens)},
+    }
+
+
+def _reasoning_key(res: Resolved) -> str:
+    return "reasoning" if (res.spec.architecture or "").startswith("gpt-oss") else "reasoning_content"
+
+
+def _native_blocks(gen: engine.Generation, res: Resolved) -> dict[str, Any]:
+    tokens = max(gen.completion_tokens, 1)
+    gen_time = round(tokens / 50.0, 3)
+    return {
+        "stats": {
+            "tokens_per_second": tokens / gen_time if gen_time else 0.0,
+            "time_to_first_token": 0.05,
+            "generation_time": gen_time,
+            "stop_reason": gen.stop_reason,
+        },
+        "model_info": {
+            "arch": res.spec.architecture,
+            "quant": res.spec.quantization,
+            "format": res.spec.format,
+            "context_length": res.instance.context_length,
+        },
+        "runtime": {
+            "name": "llama.cpp-linux-x86_64-avx2" if res.spec.format == "gguf" else "mlx-llm-mac-arm64",
+            "version": "1.52.0",
+            "supported_formats": [res.spec.format],
+        },
+    }
+
+
+def _script_for(
+    ctx: Context,
+    endpoint: str,
+    body: Mapping[str, Any],
+    res: Resolved | None,
+    messages: list[dict[str, Any]] | None,
+    req: ApiRequest,
+) -> Any:
+    scripts = ctx.scripts
+    if scripts is None:
+        return None
+    return scripts.match(
+        endpoint=endpoint, body=body, model=res.identifier if res else None, messages=messages, request=req
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# GET /v1/models
+
+
+def list_models(ctx: Context, req: ApiRequest) -> Reply:
+    state = ctx.home.snapshot()
+    if state.settings.jit:
+        ids = [spec.key for spec in ctx.home.catalog if spec.key in state.downloaded]
+    else:
+        ids = [inst.identifier for inst in state.live_instances()]
+    return Reply(
+        200,
+        {
+            "data": [{"id": i, "object": "model", "owned_by": "organization_owner"} for i in ids],
+            "object": "list",
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/chat/completions, /api/v0/chat/completions
+
+
+def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
+    body = object_body(req)
+    messages = _messages(body)
+    tools, tool_choice = _tools(body)
+    schema = _json_schema(body)
+    max_tokens = _opt_int(body, "max_tokens", "max_completion_tokens")
+    stop = _stop(body)
+    _sampling(body)
+    stream = bool(body.get("stream"))
+    opts = body.get("stream_options")
+    include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"))
+    script = _script_for(ctx, "chat", body, res, messages, req)
+    if script is not None and script.reply is not None:
+        return script.reply
+    gen = engine.generate_chat(
+        res.spec,
+        messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        json_schema=schema,
+        max_tokens=max_tokens,
+        stop=stop,
+        reasoning=_reasoning_requested(body, res),
+        scripted_text=script.text if script else None,
+        scripted_tool_calls=script.tool_calls if script else None,
+    )
+    ctx.touch(res)
+    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    chat_id = "chatcmpl-" + _rand36(21)
+    created = int(time.time())
+    if stream:
+        events = _chat_stream(chat_id, created, res, gen, include_usage)
+        if script is not None:
+            events = script.shape_stream(events)
+        return Reply(200, stream=events, model=res.identifier)
+    message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else None}
+    message[_reasoning_key(res)] = gen.reasoning
+    message["tool_calls"] = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in gen.tool_calls
+    ]
+    out: dict[str, Any] = {
+        "id": chat_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": res.identifier,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": gen.finish_reason}],
+        "usage": _usage(gen),
+        "stats": {},
+        "system_fingerprint": res.identifier,
+    }
+    if native:
+        out.update(_native_blocks(gen, res))
+    return Reply(200, out, model=res.identifier)
+
+
+def _chat_stream(
+    chat_id: str, created: int, res: Resolved, gen: engine.Generation, include_usage: bool
+) -> Iterator[StreamItem]:
+    ident = res.identifier
+    head = (
+        f'{{"id":"{chat_id}","object":"chat.completion.chunk","created":{created},'
+        f'"model":{dumps(ident)},"system_fingerprint":{dumps(ident)},"choices":['
+    )
+    tail = "]}"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return SSEEvent(head + dumps(choice) + tail)
+
+    reasoning_key = _reasoning_key(res)
+    for tok in gen.reasoning_tokens:
+        yield chunk({"role": "assistant", reasoning_key: tok})
+    for tok in gen.content_tokens:
+        yield chunk({"role": "assistant", "content": tok})
+    for index, call in enumerate(gen.tool_calls):
+        yield chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": ""},
+                    }
+                ],
+            }
+        )
+        for frag in engine.tokenize(call.arguments):
+            yield chunk(
+                {"role": "assistant", "tool_calls": [{"index": index, "function": {"arguments": frag}}]}
+            )
+    yield chunk({}, gen.finish_reason)
+    if include_usage:
+        yield SSEEvent(head + '],"usage":' + dumps(_usage(gen)) + "}")
+    yield DONE
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/completions, /api/v0/completions
+
+
+def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
+    body = object_body(req)
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise ApiError(errors.field_required("prompt"))
+    if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+        prompt = "".join(prompt)
+    if not isinstance(prompt, str):
+        raise ApiError(errors.invalid_field("'prompt' must be a string", "prompt"))
+    max_tokens = _opt_int(body, "max_tokens")
+    stop = _stop(body)
+    _sampling(body)
+    stream = bool(body.get("stream"))
+    opts = body.get("stream_options")
+    include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"), wanted="completions")
+    messages = [{"role": "user", "content": prompt}]
+    script = _script_for(ctx, "completions", body, res, messages, req)
+    if script is not None and script.reply is not None:
+        return script.reply
+    gen = engine.generate_completion(
+        res.spec, prompt, max_tokens=max_tokens, stop=stop, scripted_text=script.text if script else None
+    )
+    ctx.touch(res)
+    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    cmpl_id = "cmpl-" + _rand36(21)
+    created = int(time.time())
+    usage = {
+        "prompt_tokens": gen.prompt_tokens,
+        "completion_tokens": gen.completion_tokens,
+        "total_tokens": gen.total_tokens,
+    }
+    if stream:
+
+        def events() -> Iterator[StreamItem]:
+            base = {"id": cmpl_id, "object": "text_completion", "created": created, "model": res.identifier}
+            for tok in gen.content_tokens:
+                yield SSEEvent(
+                    dumps(
+                        {
+                            **base,
+                            "choices": [{"index": 0, "text": tok, "logprobs": None, "finish_reason": None}],
+                        }
+                    )
+                )
+            yield SSEEvent(
+                dumps(
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "text": "", "logprobs": None, "finish_reason": gen.finish_reason}
+                        ],
+                    }
+                )
+            )
+            if include_usage:
+                yield SSEEvent(dumps({**base, "choices": [], "usage": usage}))
+            yield DONE
+
+        stream_events: Iterator[StreamItem] = events()
+        if script is not None:
+            stream_events = script.shape_stream(stream_events)
+        return Reply(200, stream=stream_events, model=res.identifier)
+    out: dict[str, Any] = {
+        "id": cmpl_id,
+        "object": "text_completion",
+        "created": created,
+        "model": res.identifier,
+        "choices": [{"index": 0, "text": gen.content, "logprobs": None, "finish_reason": gen.finish_reason}],
+        "usage": usage,
+    }
+    if native:
+        out.update(_native_blocks(gen, res))
+    return Reply(200, out, model=res.identifier)
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/embeddings, /api/v0/embeddings
+
+
+def _embedding_inputs(body: Mapping[str, Any]) -> list[str]:
+    value = body.get("input")
+    if value is None:
+        raise ApiError(errors.field_required("input"))
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value):
+            return list(value)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return [" ".join(f"token{v}" for v in value)]
+        if all(
+            isinstance(v, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+            for v in value
+        ):
+            return [" ".join(f"token{t}" for t in v) for v in value]
+    raise ApiError(
+        errors.invalid_field(
+            "'input' must be a string, an array of strings, or an array of token arrays", "input"
+        )
+    )
+
+
+def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
+    body = object_body(req)
+    texts = _embedding_inputs(body)
+    res = ctx.resolve(body.get("model"), "embedding", ttl=body.get("ttl"), wanted="embeddings")
+    script = _script_for(ctx, "embeddings", body, res, None, req)
+    if script is not None and script.reply is not None:
+        return script.reply
+    dims = res.spec.embedding_dimensions
+    data = [
+        {"object": "embedding", "embedding": engine.embed(t, dims), "index": i} for i, t in enumerate(texts)
+    ]
+    tokens = sum(engine.count_tokens(t) for t in texts)
+    ctx.touch(res)
+    ctx.stats.add_tokens(tokens, 0)
+    return Reply(
+        200,
+        {
+            "object": "list",
+            "data": data,
+            "model": res.spec.variant_key,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        model=res.identifier,
+    )

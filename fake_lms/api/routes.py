@@ -1,0 +1,52 @@
+"""The route table: (method, path) -> handler, plus a few patterned paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fake_lms.api import native, native_v1, openai, responses
+from fake_lms.api.context import Context
+from fake_lms.api.types import ApiRequest, Reply
+
+Handler = Callable[..., Reply]
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "/lmstudio-greeting"): native.greeting,
+    ("GET", "/lms-status"): native.lms_status,
+    ("GET", "/v1/models"): openai.list_models,
+    ("POST", "/v1/chat/completions"): openai.chat_completions,
+    ("POST", "/v1/completions"): openai.completions,
+    ("POST", "/v1/embeddings"): openai.embeddings,
+    ("POST", "/v1/responses"): responses.responses,
+    ("GET", "/api/v0/models"): native.v0_models,
+    ("POST", "/api/v0/chat/completions"): native.v0_chat,
+    ("POST", "/api/v0/completions"): native.v0_completions,
+    ("POST", "/api/v0/embeddings"): native.v0_embeddings,
+    **native_v1.ROUTES,
+}
+
+PATTERN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    ("GET", re.compile(r"/api/v0/models/(?P<model_id>.+)"), native.v0_model_by_id),
+    *native_v1.PATTERN_ROUTES,
+]
+
+# probes that answer even when authentication is required
+AUTH_EXEMPT = frozenset({"/lmstudio-greeting", "/lms-status"})
+
+
+def find(method: str, path: str) -> tuple[Handler, dict[str, Any]] | None:
+    handler = ROUTES.get((method, path))
+    if handler is not None:
+        return handler, {}
+    for route_method, pattern, pattern_handler in PATTERN_ROUTES:
+        if route_method == method:
+            match = pattern.fullmatch(path)
+            if match:
+                return pattern_handler, match.groupdict()
+    return None
+
+
+def call(handler: Handler, ctx: Context, req: ApiRequest, params: dict[str, Any]) -> Reply:
+    return handler(ctx, req, **params)

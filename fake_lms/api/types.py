@@ -1,0 +1,111 @@
+"""Engine-free protocol types: a parsed HTTP request in, a reply out.
+
+Nothing here knows about werkzeug or sockets; ``fake_lms.http`` adapts these to a real server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class BadJSON(ValueError):
+    """The request body is not valid JSON."""
+
+
+_UNSET: Any = object()
+
+
+@dataclass
+class ApiRequest:
+    """An HTTP request as the protocol layer sees it."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
+    body: bytes = b""
+    query: Mapping[str, str] = field(default_factory=dict)
+    _json: Any = field(default=_UNSET, repr=False)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (cached). Raises :class:`BadJSON`."""
+        if self._json is _UNSET:
+            if not self.body.strip():
+                raise BadJSON("Unexpected end of JSON input")
+            try:
+                self._json = json.loads(self.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadJSON(str(exc)) from None
+        return self._json
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One server-sent event. ``data`` is sent verbatim (already JSON-encoded or ``[DONE]``)."""
+
+    data: str
+    event: str | None = None
+
+    def encode(self) -> bytes:
+        if self.event is None:
+            return b"data: " + self.data.encode() + b"\n\n"
+        return b"event: " + self.event.encode() + b"\ndata: " + self.data.encode() + b"\n\n"
+
+
+class StreamControl:
+    """Marker objects a stream may yield besides events (used by fault injection)."""
+
+
+@dataclass(frozen=True)
+class Pause(StreamControl):
+    """Sleep this many seconds before the next frame."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RawFrame(StreamControl):
+    """Bytes written as they are (a malformed chunk, for instance)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Disconnect(StreamControl):
+    """Close the connection abruptly, without finishing the chunked body."""
+
+
+StreamItem = SSEEvent | StreamControl
+
+
+@dataclass
+class Reply:
+    """What the protocol layer answers: a JSON body, raw bytes, or an SSE stream."""
+
+    status: int = 200
+    body: Any = None
+    stream: Iterable[StreamItem] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str | None = None
+    # filled in for the request log
+    model: str | None = None
+
+    def body_bytes(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def iter_stream(self) -> Iterator[StreamItem]:
+        assert self.stream is not None
+        return iter(self.stream)
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON as LM Studio (Express) writes it."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,108 @@
+"""The fake LM Studio as a function: ``LMStudioApp.handle(ApiRequest) -> Reply``.
+
+Cross-cutting rules live here, in the order LM Studio applies them: CORS preflight, authentication
+(every route except the discovery probes), routing (unknown routes answer HTTP 200 "Unexpected
+endpoint or method"), error shaping (no handler exception ever leaks a traceback), and the request
+log in the home.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from fake_lms.api import errors, routes
+from fake_lms.api.context import Context
+from fake_lms.api.errors import ApiError
+from fake_lms.api.types import ApiRequest, Reply
+
+TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+    "Access-Control-Allow-Headers": "*",
+}
+
+
+class LMStudioApp:
+    """Routes parsed requests to protocol handlers and applies LM Studio's global rules."""
+
+    def __init__(self, ctx: Context, *, log_requests: bool = True) -> None:
+        self.ctx = ctx
+        self.log_requests = log_requests
+        self.handler_errors: list[BaseException] = []
+        self._log_lock = threading.Lock()
+
+    def check_auth(self, req: ApiRequest) -> Reply | None:
+        header = req.header("authorization")
+        token: str | None = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if token is None:
+            return errors.missing_token()
+        if not TOKEN_RE.match(token):
+            return errors.malformed_token(token)
+        if not self.ctx.home.token_known(token):
+            return errors.unknown_token()
+        return None
+
+    def handle(self, req: ApiRequest) -> Reply:
+        started = time.perf_counter()
+        settings = self.ctx.home.settings
+        self.ctx.stats.requests += 1
+        reply: Reply | None = None
+        if req.method == "OPTIONS" and settings.cors:
+            reply = Reply(204, raw=b"")
+        elif settings.require_auth and req.path not in routes.AUTH_EXEMPT:
+            reply = self.check_auth(req)
+        if reply is None:
+            found = routes.find(req.method, req.path)
+            if found is None:
+                reply = errors.unexpected_endpoint(req.method, req.path)
+            else:
+                handler, params = found
+                try:
+                    reply = routes.call(handler, self.ctx, req, params)
+                except ApiError as exc:
+                    reply = exc.reply
+                except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
+                    self.handler_errors.append(exc)
+                    print(
+                        f"fake LM Studio: error handling {req.method} {req.path}:\n{traceback.format_exc()}",
+                        file=sys.stderr,
+                    )
+                    reply = errors.internal_error(f"{type(exc).__name__}: {exc}")
+        if settings.cors:
+            reply.headers.update(CORS_HEADERS)
+        if self.log_requests:
+            self.log(req, reply, time.perf_counter() - started)
+        return reply
+
+    def log(self, req: ApiRequest, reply: Reply, seconds: float) -> None:
+        record: dict[str, Any] = {
+            "time": round(time.time(), 6),
+            "method": req.method,
+            "path": req.path,
+            "status": reply.status,
+            "model": reply.model,
+            "duration_ms": round(seconds * 1000, 3),
+        }
+        if reply.stream is not None:
+            record["stream"] = True
+        if (
+            req.path in ("/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download")
+            and reply.model is None
+        ):
+            try:
+                body = req.json()
+                record["model"] = body.get("model") or body.get("instance_id")
+            except (ValueError, AttributeError):
+                pass
+        with self._log_lock:
+            self.ctx.home.append_jsonl(self.ctx.home.request_log_file, record)

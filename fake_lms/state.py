@@ -1,0 +1,524 @@
+"""The fake LM Studio home on disk: catalog, downloaded models, settings and loaded instances.
+
+Layout (mirrors LM Studio's own home where LM Studio has an equivalent)::
+
+    <home>/models/<publisher>/<repo>/<file>          placeholder weights of downloaded models
+    <home>/.internal/http-server-config.json         {"port": 1234, "networkInterface": "127.0.0.1"}
+    <home>/.internal/fake-state.json                 settings, downloads, loaded instances (ours)
+    <home>/.internal/fake-catalog.json               the catalog this home was created with (ours)
+    <home>/server-logs/requests.jsonl                one JSON line per HTTP request
+    <home>/server-logs/lms-invocations.jsonl         one JSON line per fake `lms` invocation
+
+Every read-modify-write goes through :meth:`Home.transaction`, which holds a file lock, so the fake
+server and any number of fake ``lms`` processes can share one home. Reads are cached by the state
+file's identity (inode, size, mtime), so a request costs one ``stat``.
+
+Idle TTLs are evaluated lazily from ``last_used``: an instance whose TTL has passed is treated as
+unloaded by every reader and pruned by the next writer, so no timer thread is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from fake_lms.catalog import Catalog, ModelSpec
+
+STATE_VERSION = 1
+REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
+
+
+class StateError(Exception):
+    """Base class for lifecycle errors; ``str()`` is a user-facing sentence."""
+
+
+class ModelNotInCatalog(StateError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No model found that matches model key {name!r}.")
+        self.name = name
+
+
+class ModelNotDownloaded(StateError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Model {key!r} is not downloaded. Download it first with `lms get {key}`.")
+        self.key = key
+
+
+class InstanceNotFound(StateError):
+    def __init__(self, identifier: str) -> None:
+        super().__init__(f'Cannot find a model with the identifier "{identifier}".')
+        self.identifier = identifier
+
+
+class IdentifierInUse(StateError):
+    def __init__(self, identifier: str) -> None:
+        super().__init__(f'A model with the identifier "{identifier}" is already loaded.')
+        self.identifier = identifier
+
+
+class UnsafeHome(StateError):
+    """Refuses to treat a real LM Studio home as a fake one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings, persisted in the home. Names follow LM Studio's settings where it has them."""
+
+    jit: bool = True  # "Just in Time Model Loading"
+    auto_evict: bool = True  # "Only Keep Last JIT Loaded Model"
+    jit_ttl_seconds: float | None = 3600.0  # "Auto Unload Unused JIT Models" after 60 minutes
+    require_auth: bool = False  # "Require Authentication"
+    cors: bool = False
+    load_seconds: float = 0.0  # simulated fixed load time
+    load_seconds_per_gb: float = 0.0  # simulated load time per GB of weights (realistic: ~1.5)
+    download_seconds: float = 0.2  # simulated download duration when no speed is set
+    download_bytes_per_second: float | None = None  # realistic: e.g. 50e6
+
+    def load_delay(self, spec: ModelSpec) -> float:
+        return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)
+
+    def download_duration(self, spec: ModelSpec) -> float:
+        if self.download_bytes_per_second:
+            return spec.size_bytes / float(self.download_bytes_per_second)
+        return max(0.0, self.download_seconds)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A loaded model instance."""
+
+    identifier: str
+    model_key: str
+    context_length: int
+    loaded_at: float
+    last_used: float
+    ttl_seconds: float | None = None
+    jit: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def expired(self, now: float) -> bool:
+        return self.ttl_seconds is not None and now - self.last_used >= self.ttl_seconds
+
+    def ttl_remaining(self, now: float) -> float | None:
+        if self.ttl_seconds is None:
+            return None
+        return max(0.0, self.ttl_seconds - (now - self.last_used))
+
+
+@dataclass
+class StateData:
+    """The persisted part of a home. Treat snapshots as read-only; mutate only in a transaction."""
+
+    settings: Settings = field(default_factory=Settings)
+    downloaded: dict[str, float] = field(default_factory=dict)  # model key -> epoch seconds
+    instances: list[Instance] = field(default_factory=list)
+    token_hashes: list[str] = field(default_factory=list)
+    evicted: list[dict[str, Any]] = field(default_factory=list)  # recent TTL/auto-evict unloads
+
+    def live_instances(self, now: float | None = None) -> list[Instance]:
+        now = time.time() if now is None else now
+        return [inst for inst in self.instances if not inst.expired(now)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "settings": asdict(self.settings),
+            "downloaded": self.downloaded,
+            "instances": [asdict(inst) for inst in self.instances],
+            "token_hashes": self.token_hashes,
+            "evicted": self.evicted[-50:],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StateData:
+        inst_fields = {f.name for f in fields(Instance)}
+        return cls(
+            settings=Settings.from_dict(data.get("settings", {})),
+            downloaded=dict(data.get("downloaded", {})),
+            instances=[
+                Instance(**{k: v for k, v in item.items() if k in inst_fields})
+                for item in data.get("instances", [])
+            ],
+            token_hashes=list(data.get("token_hashes", [])),
+            evicted=list(data.get("evicted", [])),
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    instance: Instance
+    evicted: tuple[Instance, ...] = ()
+    already_loaded: bool = False
+    load_seconds: float = 0.0
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_fake_home(path: Path) -> None:
+    """Refuse a real LM Studio home: the fake must never touch ``~/.lmstudio``."""
+    resolved = path.expanduser().resolve()
+    user_home = Path.home().resolve()
+    for name in REAL_HOME_NAMES:
+        if resolved == (user_home / name).resolve():
+            raise UnsafeHome(
+                f"{resolved} is a real LM Studio home; the fake LM Studio needs its own directory "
+                "(pass --home /some/empty/dir, or omit it for a temporary one)"
+            )
+    pointer = user_home / ".lmstudio-home-pointer"
+    with contextlib.suppress(OSError):
+        real = Path(pointer.read_text().strip()).expanduser().resolve()
+        if real == resolved:
+            raise UnsafeHome(f"{resolved} is the LM Studio home named by {pointer}; use another directory")
+
+
+class Home:
+    """A fake LM Studio home directory shared by the fake server and the fake ``lms``."""
+
+    def __init__(self, path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> None:
+        self.path = Path(path).expanduser().absolute()
+        ensure_fake_home(self.path)
+        self.internal = self.path / ".internal"
+        self.models_dir = self.path / "models"
+        self.logs_dir = self.path / "server-logs"
+        self.state_file = self.internal / "fake-state.json"
+        self.catalog_file = self.internal / "fake-catalog.json"
+        self.server_config_file = self.internal / "http-server-config.json"
+        self.server_pid_file = self.internal / "fake-server.json"
+        self.request_log_file = self.logs_dir / "requests.jsonl"
+        self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
+        self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
+        self._cache_key: tuple[int, int, int] | None = None
+        self._cache: StateData | None = None
+        self._catalog_key: tuple[int, int, int] | None = None
+        self._catalog: Catalog | None = None
+        self._thread_lock = threading.RLock()
+        self._initialise(catalog)
+
+    # -- creation ------------------------------------------------------------------------------
+    def _initialise(self, catalog: Catalog | None) -> None:
+        self.internal.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if catalog is not None or not self.catalog_file.exists():
+                self._write_json(self.catalog_file, (catalog or Catalog.default()).to_data())
+            if not self.state_file.exists():
+                cat = self.catalog
+                state = StateData()
+                now = time.time()
+                for spec in cat:
+                    if spec.downloaded:
+                        state.downloaded[spec.key] = now
+                        self._write_placeholder(spec)
+                self._write_state(state)
+
+    @classmethod
+    def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
+        return cls(tempfile.mkdtemp(prefix=prefix), catalog=catalog)
+
+    # -- low-level IO --------------------------------------------------------------------------
+    @staticmethod
+    def _write_json(path: Path, data: Any) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _write_state(self, state: StateData) -> None:
+        self._write_json(self.state_file, state.to_json())
+
+    @staticmethod
+    def _file_key(path: Path) -> tuple[int, int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _read_state_fresh(self) -> StateData:
+        return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+
+    @property
+    def catalog(self) -> Catalog:
+        key = self._file_key(self.catalog_file)
+        if key != self._catalog_key or self._catalog is None:
+            self._catalog = Catalog.from_data(
+                json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
+            )
+            self._catalog_key = key
+        return self._catalog
+
+    def snapshot(self) -> StateData:
+        """The current state (cached until the file changes). Do not mutate it."""
+        key = self._file_key(self.state_file)
+        cache = self._cache
+        if key is not None and key == self._cache_key and cache is not None:
+            return cache
+        with self._thread_lock:
+            for _ in range(5):
+                try:
+                    state = self._read_state_fresh()
+                    break
+                except (ValueError, FileNotFoundError):  # mid-replace on some filesystems
+                    time.sleep(0.005)
+            else:
+                state = self._read_state_fresh()
+            self._cache, self._cache_key = state, self._file_key(self.state_file)
+            return state
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[StateData]:
+        """Lock the home, yield a fresh mutable copy of the state, write it back on success."""
+        with self._thread_lock, self._lock:
+            state = self._read_state_fresh()
+            self._prune(state, time.time())
+            yield state
+            self._write_state(state)
+            self._cache, self._cache_key = state, self._file_key(self.state_file)
+
+    @staticmethod
+    def _prune(state: StateData, now: float) -> None:
+        keep = []
+        for inst in state.instances:
+            if inst.expired(now):
+                state.evicted.append(
+                    {"identifier": inst.identifier, "model_key": inst.model_key, "reason": "ttl", "time": now}
+                )
+            else:
+                keep.append(inst)
+        state.instances = keep
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.snapshot().settings
+
+    def instances(self) -> list[Instance]:
+        return self.snapshot().live_instances()
+
+    def is_downloaded(self, key: str) -> bool:
+        return key in self.snapshot().downloaded
+
+    def downloaded_specs(self) -> list[ModelSpec]:
+        downloaded = self.snapshot().downloaded
+        return [spec for spec in self.catalog if spec.key in downloaded]
+
+    def find_instance(self, identifier: str) -> Instance | None:
+        for inst in self.instances():
+            if inst.identifier == identifier:
+                return inst
+        return None
+
+    def instances_of(self, key: str) -> list[Instance]:
+        return [inst for inst in self.instances() if inst.model_key == key]
+
+    # -- settings and tokens -------------------------------------------------------------------
+    def update_settings(self, **changes: Any) -> Settings:
+        unknown = set(changes) - Settings.field_names()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        with self.transaction() as state:
+            state.settings = replace(state.settings, **changes)
+            return state.settings
+
+    def add_token(self, token: str) -> None:
+        digest = hash_token(token)
+        with self.transaction() as state:
+            if digest not in state.token_hashes:
+                state.token_hashes.append(digest)
+
+    def token_known(self, token: str) -> bool:
+        return hash_token(token) in self.snapshot().token_hashes
+
+    # -- downloads -----------------------------------------------------------------------------
+    def _write_placeholder(self, spec: ModelSpec) -> None:
+        directory = self.models_dir / spec.relative_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / spec.file_name).write_text(
+            json.dumps(
+                {"fake_lmstudio_placeholder": True, "model_key": spec.key, "size_bytes": spec.size_bytes}
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+
+    def mark_downloaded(self, key: str) -> ModelSpec:
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            if spec.key not in state.downloaded:
+                self._write_placeholder(spec)
+                state.downloaded[spec.key] = time.time()
+        return spec
+
+    def remove_download(self, key: str) -> None:
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            state.downloaded.pop(spec.key, None)
+            state.instances = [i for i in state.instances if i.model_key != spec.key]
+        directory = self.models_dir / spec.relative_dir
+        with contextlib.suppress(OSError):
+            (directory / spec.file_name).unlink()
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(
+        self,
+        key: str,
+        *,
+        identifier: str | None = None,
+        ttl_seconds: float | None = None,
+        context_length: int | None = None,
+        jit: bool = False,
+        config: dict[str, Any] | None = None,
+        reuse: bool = False,
+        sleep: bool = True,
+    ) -> LoadResult:
+        """Load a downloaded model; the lock is held during the simulated load time, so loads are
+        serialised like LM Studio's. ``reuse`` returns an existing instance of the key instead."""
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            if spec.key not in state.downloaded:
+                raise ModelNotDownloaded(spec.key)
+            if reuse:
+                for inst in state.instances:
+                    if inst.model_key == spec.key:
+                        return LoadResult(inst, already_loaded=True)
+            taken = {inst.identifier for inst in state.instances}
+            if identifier:
+                if identifier in taken:
+                    raise IdentifierInUse(identifier)
+                ident = identifier
+            else:
+                ident, n = spec.key, 1
+                while ident in taken:
+                    n += 1
+                    ident = f"{spec.key}:{n}"
+            evicted: list[Instance] = []
+            if jit and state.settings.auto_evict:
+                evicted = [inst for inst in state.instances if inst.jit]
+                state.instances = [inst for inst in state.instances if not inst.jit]
+                for inst in evicted:
+                    state.evicted.append(
+                        {
+                            "identifier": inst.identifier,
+                            "model_key": inst.model_key,
+                            "reason": "auto-evict",
+                            "time": time.time(),
+                        }
+                    )
+            delay = state.settings.load_delay(spec)
+            started = time.monotonic()
+            if sleep and delay > 0:
+                time.sleep(delay)
+            now = time.time()
+            if jit and ttl_seconds is None:
+                ttl_seconds = state.settings.jit_ttl_seconds
+            ctx = (
+                int(context_length)
+                if context_length
+                else min(spec.default_context_length, spec.max_context_length)
+            )
+            inst = Instance(
+                identifier=ident,
+                model_key=spec.key,
+                context_length=ctx,
+                loaded_at=now,
+                last_used=now,
+                ttl_seconds=float(ttl_seconds) if ttl_seconds else None,
+                jit=jit,
+                config=dict(config or {}),
+            )
+            state.instances.append(inst)
+            return LoadResult(inst, tuple(evicted), load_seconds=time.monotonic() - started)
+
+    def unload(self, identifier: str) -> Instance:
+        with self.transaction() as state:
+            for inst in state.instances:
+                if inst.identifier == identifier:
+                    state.instances.remove(inst)
+                    return inst
+        raise InstanceNotFound(identifier)
+
+    def unload_all(self) -> list[Instance]:
+        with self.transaction() as state:
+            gone, state.instances = state.instances, []
+        return gone
+
+    def touch(self, identifier: str, now: float | None = None) -> None:
+        """Record use of an instance (resets its idle TTL). Writes are throttled: at most once per
+        second, or per 5% of the TTL when that is shorter."""
+        now = time.time() if now is None else now
+        inst = self.find_instance(identifier)
+        if inst is None:
+            return
+        threshold = 1.0 if inst.ttl_seconds is None else min(1.0, inst.ttl_seconds * 0.05)
+        if now - inst.last_used < threshold:
+            return
+        with self.transaction() as state:
+            state.instances = [
+                replace(i, last_used=now) if i.identifier == identifier else i for i in state.instances
+            ]
+
+    # -- server bookkeeping --------------------------------------------------------------------
+    def write_server_config(self, port: int, host: str = "127.0.0.1", cors: bool | None = None) -> None:
+        data: dict[str, Any] = {"port": port, "networkInterface": host}
+        if cors is not None:
+            data["cors"] = cors
+        self._write_json(self.server_config_file, data)
+
+    def read_server_config(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.server_config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def append_jsonl(self, path: Path, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def request_log(self) -> list[dict[str, Any]]:
+        return self.read_jsonl(self.request_log_file)
+
+    def lms_invocations(self) -> list[dict[str, Any]]:
+        return self.read_jsonl(self.lms_log_file)
+
+    def __repr__(self) -> str:
+        return f"Home({str(self.path)!r})"
