@@ -27,6 +27,10 @@ from fake_lms.state import Home, Settings
 DEFAULT_PORT = 1234
 
 
+class PortInUse(OSError):
+    """The fake cannot bind its port."""
+
+
 class FakeLMStudio(HTTPServer):
     """A fake LM Studio: ``with FakeLMStudio() as fake: openai.OpenAI(base_url=fake.base_url)``.
 
@@ -88,9 +92,30 @@ class FakeLMStudio(HTTPServer):
         if self.is_running():
             raise HTTPServerError("Server is already running")
         app = Request.application(self.application)  # type: ignore[arg-type]
-        self.server = make_server(
-            self.host, self.port, app, threaded=True, request_handler=http.QuietNoDelayHandler
-        )
+        # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise PortInUse(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
+                "(stop what is using it, or pass another port; 0 picks a free one)"
+            ) from None
+        try:
+            self.server = make_server(
+                self.host,
+                self.port,
+                app,
+                threaded=True,
+                request_handler=http.QuietNoDelayHandler,
+                fd=sock.fileno(),
+            )
+        finally:
+            sock.close()  # werkzeug works on its own duplicate of the descriptor
         self.server.fake_connections = set()  # type: ignore[attr-defined]
         self.port = self.server.port
         self.server_thread = threading.Thread(
@@ -98,6 +123,10 @@ class FakeLMStudio(HTTPServer):
         )
         self.server_thread.start()
         self.home.write_server_config(self.port, self.host, cors=self.home.settings.cors)
+
+    def thread_target(self) -> None:
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.05)  # stop() returns within ~50 ms
 
     def stop(self) -> None:
         """Stop serving and close every open connection (as a real server going away does)."""
