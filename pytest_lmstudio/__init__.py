@@ -1,0 +1,1 @@
+"""pytest-lmstudio: test applications built on LM Studio."""
