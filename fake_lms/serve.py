@@ -69,7 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="simulated download speed (overrides --download-seconds)",
     )
+    p.add_argument(
+        "--watch-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="exit when the process PID is gone (so a fake started for a test run never outlives it)",
+    )
     return p
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         while not stop.wait(0.5):
-            pass
+            if args.watch_pid is not None and not _alive(args.watch_pid):
+                print(
+                    f"fake LM Studio: process {args.watch_pid} is gone; stopping", file=sys.stderr, flush=True
+                )
+                break
     finally:
         fake.stop()
         try:

@@ -1,12 +1,397 @@
-"""pytest-lmstudio: the pytest plugin (options, fixtures, markers, report)."""
+"""pytest-lmstudio: options, fixtures, the ``lmstudio`` marker and the run report, in one file.
+
+State lives on the config stash (:class:`LMStudioSession`); the work is done by small modules:
+settings (options), rundir (state shared across xdist workers), server (find/start/stop),
+models (download/load once per run), report (header and summary), client (the HTTP client).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
 import pytest
 
+from pytest_lmstudio import report
+from pytest_lmstudio import settings as settings_mod
+from pytest_lmstudio.rundir import WORKERINPUT_KEY, RunDir
+from pytest_lmstudio.server import LMStudioServer, Unavailable
+from pytest_lmstudio.settings import Settings
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "lmstudio(models=None): the test needs LM Studio (real or fake); optionally the models it uses",
+if TYPE_CHECKING:
+    from pytest_lmstudio.client import AsyncLMStudioClient, LMStudioClient
+    from pytest_lmstudio.lms import Lms
+    from pytest_lmstudio.models import LMStudioModel, ModelManager
+
+MARKER_HELP = (
+    "lmstudio(models=None): the test needs LM Studio (a real one, or the bundled fake with "
+    "--lmstudio-mode=fake/auto); `models` are ensured downloaded and loaded once per run"
+)
+
+
+class LMStudioSession:
+    """Per-process plugin state, kept on ``config.stash``."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, run: RunDir, controller: bool) -> None:
+        self.config = config
+        self.settings = settings
+        self.run = run
+        self.controller = controller
+        self._server: LMStudioServer | None = None
+        self._unavailable: Unavailable | None = None
+        self._models: ModelManager | None = None
+        self._env_backup: dict[str, str | None] | None = None
+        self.cleanup_lines: list[str] = []
+        self.finished = False
+
+    def server(self) -> LMStudioServer:
+        if self._server is None and self._unavailable is None:
+            from pytest_lmstudio import server as server_mod
+
+            try:
+                self._server = server_mod.obtain(self.settings, self.run)
+            except Unavailable as exc:
+                self._unavailable = exc
+            else:
+                if self._server.is_fake:
+                    self._env_backup = server_mod.activate_fake_environment(self._server)
+        if self._unavailable is not None:
+            raise self._unavailable
+        assert self._server is not None
+        return self._server
+
+    def models(self) -> ModelManager:
+        if self._models is None:
+            from pytest_lmstudio.models import ModelManager
+
+            self._models = ModelManager(self.server(), self.settings, self.run)
+        return self._models
+
+    def finish(self) -> None:
+        """Controller only: unload what the run loaded, stop what it started (once)."""
+        if self.finished or not self.controller:
+            return
+        self.finished = True
+        from pytest_lmstudio import models as models_mod
+        from pytest_lmstudio import server as server_mod
+
+        recorded = self.run.read(server_mod.SERVER_FILE)
+        if recorded and recorded.get("status") == "ok":
+            server = LMStudioServer(**recorded["server"])
+            if not self.settings.keep_loaded:
+                with contextlib.suppress(Exception):
+                    unloaded = models_mod.unload_run_models(server, self.settings, self.run)
+                    if unloaded:
+                        self.cleanup_lines.append(f"unloaded: {', '.join(unloaded)}")
+            stopped = server_mod.release(self.run)
+            if stopped:
+                self.cleanup_lines.append(stopped)
+
+    def restore(self) -> None:
+        if self._env_backup is not None:
+            from pytest_lmstudio.server import restore_environment
+
+            restore_environment(self._env_backup)
+            self._env_backup = None
+
+
+SESSION_KEY = pytest.StashKey[LMStudioSession]()
+
+
+def _session(config: pytest.Config) -> LMStudioSession:
+    return config.stash[SESSION_KEY]
+
+
+def unavailable(session: LMStudioSession, exc: Unavailable) -> NoReturn:
+    """Skip with the reason and the fix, or fail when the run demands LM Studio."""
+    message = (
+        f"{report.SKIP_PREFIX}{exc.reason} — fix: {exc.fix}"
+        if exc.fix
+        else f"{report.SKIP_PREFIX}{exc.reason}"
     )
+    if session.settings.require:
+        pytest.fail(message + " (--lmstudio-require turns this skip into a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+# -- hooks ---------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_mod.add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    settings = settings_mod.from_config(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and WORKERINPUT_KEY in workerinput:
+        run, controller = RunDir(workerinput[WORKERINPUT_KEY]), False
+    else:
+        run, controller = RunDir.create(), True
+    config.stash[SESSION_KEY] = LMStudioSession(config, settings, run, controller)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: tell each worker where the run directory is."""
+    node.workerinput[WORKERINPUT_KEY] = str(_session(node.config).run.path)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    session = config.stash.get(SESSION_KEY, None)
+    return report.header(session.settings) if session is not None else None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.controller:
+        return
+    lines = report.summary_lines(
+        session.run, session.settings, terminalreporter.stats.get("skipped", []), session.cleanup_lines
+    )
+    if lines:
+        terminalreporter.write_sep("-", "LM Studio")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return
+    session.finish()
+    session.restore()
+    if session.controller:
+        session.run.remove()
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def lmstudio_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings (CLI > ini > environment > defaults)."""
+    return _session(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
+def lmstudio_server(pytestconfig: pytest.Config) -> LMStudioServer:
+    """The LM Studio this run talks to (found, started with ``lms``, or the bundled fake)."""
+    session = _session(pytestconfig)
+    try:
+        return session.server()
+    except Unavailable as exc:
+        unavailable(session, exc)
+
+
+def _marker_models(node: pytest.Item) -> list[str]:
+    marker = node.get_closest_marker("lmstudio")
+    if marker is None:
+        return []
+    models = marker.kwargs.get("models", marker.args[0] if marker.args else None)
+    if models is None:
+        return []
+    if isinstance(models, str):
+        return [models]
+    if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) and m for m in models):
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.lmstudio(models=...) takes model keys "
+            f"(a string or a list of strings), not {models!r}"
+        )
+    return list(models)
+
+
+@pytest.fixture(autouse=True)
+def _lmstudio_marker(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``@pytest.mark.lmstudio`` get the server (or skip) and their models."""
+    if request.node.get_closest_marker("lmstudio") is None:
+        return
+    request.getfixturevalue("lmstudio_server")
+    session = _session(request.config)
+    for key in _marker_models(request.node):
+        try:
+            session.models().ensure(key)
+        except Unavailable as exc:
+            unavailable(session, exc)
+
+
+def _default_model(request: pytest.FixtureRequest) -> str | None:
+    session = _session(request.config)
+    key = session.settings.model or next(iter(_marker_models(request.node)), None)
+    if key is None:
+        return None
+    try:
+        return session.models().ensure(key).key
+    except Unavailable as exc:
+        unavailable(session, exc)
+
+
+@pytest.fixture
+def lmstudio_model(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+) -> Callable[..., LMStudioModel]:
+    """``lmstudio_model("qwen/qwen3-4b", ttl=600)``: the model, downloaded and loaded once per run."""
+    session = _session(request.config)
+
+    def ensure(key: str | None = None, *, ttl: int | None = None) -> LMStudioModel:
+        key = key or session.settings.model
+        if not key:
+            raise pytest.UsageError("lmstudio_model() needs a model key (or set --lmstudio-model)")
+        try:
+            return session.models().ensure(key, ttl=ttl)
+        except Unavailable as exc:
+            unavailable(session, exc)
+
+    return ensure
+
+
+@pytest.fixture
+def lmstudio_client(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+) -> Iterator[LMStudioClient]:
+    """The project's client, bound to the server, the API key and the default model."""
+    from pytest_lmstudio.client import LMStudioClient
+
+    settings = _session(request.config).settings
+    with LMStudioClient(
+        lmstudio_server.url,
+        api_key=settings.api_key,
+        default_model=_default_model(request),
+        timeout=settings.timeout,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def lmstudio_async_client(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+) -> Iterator[AsyncLMStudioClient]:
+    """The async client (``async with`` is optional; it is closed after the test)."""
+    import asyncio
+
+    from pytest_lmstudio.client import AsyncLMStudioClient
+
+    settings = _session(request.config).settings
+    client = AsyncLMStudioClient(
+        lmstudio_server.url,
+        api_key=settings.api_key,
+        default_model=_default_model(request),
+        timeout=settings.timeout,
+    )
+    yield client
+    with contextlib.suppress(Exception):
+        asyncio.run(client.aclose())
+
+
+def _openai_kwargs(request: pytest.FixtureRequest, server: LMStudioServer) -> dict[str, Any]:
+    settings = _session(request.config).settings
+    return {
+        "base_url": server.base_url,
+        "api_key": settings.api_key or "lm-studio",
+        "timeout": settings.timeout,
+    }
+
+
+@pytest.fixture
+def lmstudio_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+    """An ``openai.OpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
+    openai = pytest.importorskip(
+        "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
+    )
+    _default_model(request)
+    client = openai.OpenAI(**_openai_kwargs(request, lmstudio_server))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def lmstudio_async_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+    """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
+    import asyncio
+
+    openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
+    _default_model(request)
+    client = openai.AsyncOpenAI(**_openai_kwargs(request, lmstudio_server))
+    yield client
+    with contextlib.suppress(Exception):
+        asyncio.run(client.close())
+
+
+@dataclass(frozen=True)
+class LMStudioURLs:
+    """``root`` (native API, probes) and ``v1`` (OpenAI-compatible); ``str()`` is the ``/v1`` form."""
+
+    root: str
+    v1: str
+
+    def __str__(self) -> str:
+        return self.v1
+
+
+@pytest.fixture
+def lmstudio_base_url(lmstudio_server: LMStudioServer) -> LMStudioURLs:
+    """The server's URLs: ``.root`` and ``.v1``."""
+    return LMStudioURLs(lmstudio_server.url, lmstudio_server.base_url)
+
+
+ENV_VARIABLES = (
+    "LMSTUDIO_URL",
+    "LMSTUDIO_BASE_URL",
+    "LM_STUDIO_API_BASE",
+    "LM_STUDIO_API_KEY",
+    "LM_API_TOKEN",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+)
+
+
+@pytest.fixture
+def lmstudio_env(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Sets, for this test, the variables common LM Studio clients read; returns them."""
+    key = _session(request.config).settings.api_key or "lm-studio"
+    values = {
+        "LMSTUDIO_URL": lmstudio_server.url,
+        "LMSTUDIO_BASE_URL": lmstudio_server.base_url,
+        "LM_STUDIO_API_BASE": lmstudio_server.base_url,
+        "LM_STUDIO_API_KEY": key,
+        "LM_API_TOKEN": key,
+        "OPENAI_BASE_URL": lmstudio_server.base_url,
+        "OPENAI_API_KEY": key,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def lmstudio_lms(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Lms:
+    """Runs ``lms`` subcommands (the fake ``lms`` in fake mode); skips when ``lms`` is not found."""
+    from pytest_lmstudio.errors import LmsNotFound
+    from pytest_lmstudio.lms import Lms, find_lms
+
+    session = _session(request.config)
+    try:
+        path = find_lms()
+    except LmsNotFound as exc:
+        unavailable(
+            session,
+            Unavailable(
+                f"`lms` was not found ({exc})",
+                "Install LM Studio's CLI (`npx lmstudio install-cli`) or use --lmstudio-mode=fake",
+                kind="lms-not-found",
+            ),
+        )
+    return Lms(path, env=dict(os.environ))

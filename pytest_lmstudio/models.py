@@ -1,0 +1,155 @@
+"""Models once per run: downloaded and loaded at most once, across every xdist worker.
+
+``ensure()`` takes the run directory's lock, reads the run's ledger (``models.json``) and, when the
+model is not in it yet, asks LM Studio what it has: a model already loaded costs nothing and is left
+alone at the end; a missing one is downloaded only when downloads are allowed; an unloaded one is
+loaded with the run's TTL (so a crashed run still frees memory). What the run loaded is unloaded
+once, at the end, by the controller — unless the run keeps models loaded.
+A failure is recorded too, so every test asking for that model skips with the same reason without
+asking LM Studio again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pytest_lmstudio.rundir import RunDir
+from pytest_lmstudio.server import LMStudioServer, Unavailable
+from pytest_lmstudio.settings import Settings
+
+LEDGER = "models.json"
+
+
+@dataclass(frozen=True)
+class LMStudioModel:
+    """A model ready for a test: ``key`` as asked, ``identifier`` the instance that answers."""
+
+    key: str
+    identifier: str
+    loaded_by_run: bool = False
+    downloaded_by_run: bool = False
+    load_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return self.identifier
+
+
+class ModelManager:
+    def __init__(self, server: LMStudioServer, settings: Settings, run: RunDir) -> None:
+        self.server = server
+        self.settings = settings
+        self.run = run
+        self._cache: dict[str, LMStudioModel] = {}
+
+    def _client(self) -> Any:
+        from pytest_lmstudio.client import LMStudioClient
+
+        return LMStudioClient(self.server.url, api_key=self.settings.api_key, timeout=self.settings.timeout)
+
+    def ensure(self, key: str, *, ttl: int | None = None) -> LMStudioModel:
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"a model key must be a non-empty string, not {key!r}")
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        with self.run.locked():
+            ledger: dict[str, Any] = self.run.read(LEDGER, {})
+            entry = ledger.get(key)
+            if entry is None:
+                try:
+                    model = self._ensure(key, ttl or self.settings.ttl)
+                    entry = {"status": "ready", "model": asdict(model), "time": time.time()}
+                except Unavailable as exc:
+                    entry = {"status": "unavailable", "error": exc.to_json()}
+                ledger[key] = entry
+                self.run.write(LEDGER, ledger)
+        if entry["status"] != "ready":
+            raise Unavailable.from_json(entry["error"])
+        model = LMStudioModel(**entry["model"])
+        self._cache[key] = model
+        return model
+
+    def _ensure(self, key: str, ttl: int) -> LMStudioModel:
+        from pytest_lmstudio import errors
+
+        started = time.monotonic()
+        try:
+            with self._client() as client:
+                report = client.ensure_ready(key, allow_download=self.settings.download, ttl=ttl)
+        except errors.Unauthorized as exc:
+            raise Unavailable(
+                f"LM Studio at {self.server.url} refused the request: unauthorized ({exc})",
+                "Pass the API token with --lmstudio-api-key or LMSTUDIO_API_KEY / LM_API_TOKEN",
+                kind="unauthorized",
+            ) from None
+        except errors.ModelNotFound as exc:
+            if self.settings.download:
+                raise Unavailable(
+                    f"model {key!r} is not available in LM Studio at {self.server.url} ({exc})",
+                    f"Check the model key (`lms ls`, or `lms get {key}`)",
+                    kind="model-not-found",
+                ) from None
+            raise Unavailable(
+                f"model {key!r} is not downloaded in LM Studio at {self.server.url} and downloads are off",
+                f"Run `lms get {key}`, or allow downloads with --lmstudio-download",
+                kind="not-downloaded",
+            ) from None
+        except (errors.LoadFailed, errors.DownloadFailed, errors.BadRequest, errors.ServerError) as exc:
+            raise Unavailable(
+                f"model {key!r} failed to load in LM Studio at {self.server.url}: {exc}",
+                f"Try `lms load {key}` to see LM Studio's full message",
+                kind="load-failed",
+            ) from None
+        except errors.LMStudioError as exc:
+            raise Unavailable(
+                f"LM Studio at {self.server.url} failed while preparing model {key!r}: {exc}",
+                "Check that LM Studio is running and healthy",
+                kind="not-reachable",
+            ) from None
+        return LMStudioModel(
+            key=key,
+            identifier=report.instance_id,
+            loaded_by_run=report.loaded,
+            downloaded_by_run=report.downloaded,
+            load_seconds=round(time.monotonic() - started, 3) if report.loaded else 0.0,
+        )
+
+
+def loaded_by_run(run: RunDir) -> list[LMStudioModel]:
+    ledger: dict[str, Any] = run.read(LEDGER, {})
+    out = []
+    for entry in ledger.values():
+        if entry.get("status") == "ready":
+            model = LMStudioModel(**entry["model"])
+            if model.loaded_by_run:
+                out.append(model)
+    return out
+
+
+def failures(run: RunDir) -> dict[str, dict[str, str]]:
+    ledger: dict[str, Any] = run.read(LEDGER, {})
+    return {key: e["error"] for key, e in ledger.items() if e.get("status") != "ready"}
+
+
+def unload_run_models(server: LMStudioServer, settings: Settings, run: RunDir) -> list[str]:
+    """Unload, once, every instance this run loaded (controller side). Returns the identifiers."""
+    from pytest_lmstudio import errors
+    from pytest_lmstudio.client import LMStudioClient
+
+    with run.locked():
+        if run.read("unloaded.json") is not None:
+            return []
+        done: list[str] = []
+        models = loaded_by_run(run)
+        if models:
+            with LMStudioClient(server.url, api_key=settings.api_key, timeout=30) as client:
+                for model in models:
+                    try:
+                        client.unload(model.identifier)
+                        done.append(model.identifier)
+                    except errors.LMStudioError:
+                        pass  # already gone (TTL, the user, a restarted server): nothing to free
+        run.write("unloaded.json", done)
+        return done

@@ -1,0 +1,101 @@
+"""What the plugin prints: the header line and the end-of-run summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from pytest_lmstudio import readiness
+from pytest_lmstudio.rundir import RunDir
+from pytest_lmstudio.settings import Settings
+
+SKIP_PREFIX = "LM Studio: "
+
+
+def header(settings: Settings) -> str:
+    line = f"lmstudio: mode={settings.mode} url={settings.url}"
+    if settings.mode in ("live", "auto"):
+        found = readiness.probe(settings.url, timeout=0.5)
+        if found.up:
+            line += f" (LM Studio {found.version or '?'} running)"
+        elif settings.mode == "auto":
+            line += " (not running: the bundled fake will be used)"
+        else:
+            line += " (not running" + ("; will try `lms server start`)" if settings.start else ")")
+    elif settings.mode == "fake":
+        line += " (the bundled fake starts when a test needs it)"
+    if settings.model:
+        line += f" model={settings.model}"
+    return line
+
+
+def request_stats(home: str | None) -> dict[str, Any] | None:
+    """Requests and tokens from the fake's request log (the real LM Studio keeps no such log)."""
+    if not home:
+        return None
+    path = Path(home) / "server-logs" / "requests.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    stats: Counter[str] = Counter()
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("path", "").startswith("/__fake__"):
+            continue
+        stats["requests"] += 1
+        stats["prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+        stats["completion_tokens"] += int(record.get("completion_tokens") or 0)
+    return dict(stats)
+
+
+def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: list[str]) -> list[str]:
+    from pytest_lmstudio.models import failures, loaded_by_run
+    from pytest_lmstudio.server import SERVER_FILE
+
+    lines: list[str] = []
+    recorded = run.read(SERVER_FILE)
+    if recorded and recorded.get("status") == "ok":
+        server = recorded["server"]
+        version = f", LM Studio {server['version']}" if server.get("version") else ""
+        lines.append(f"server: {server['url']} ({server['how']}{version})")
+        stats = request_stats(server.get("home"))
+        if stats is not None:
+            lines.append(
+                f"requests: {stats.get('requests', 0)}, tokens: {stats.get('prompt_tokens', 0)} prompt + "
+                f"{stats.get('completion_tokens', 0)} completion"
+            )
+    elif recorded:
+        lines.append(f"server: none ({recorded['error']['reason']})")
+    models = loaded_by_run(run)
+    if models:
+        total = sum(m.load_seconds for m in models)
+        names = ", ".join(f"{m.identifier} ({m.load_seconds:.2f}s)" for m in models)
+        fate = "kept loaded (--lmstudio-keep-loaded)" if settings.keep_loaded else "unloaded at the end"
+        lines.append(f"models loaded by this run: {names}; load time {total:.2f}s; {fate}")
+    for key, error in failures(run).items():
+        lines.append(f"model {key}: {error['reason']}")
+    lines.extend(done)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for report in skipped:
+        reason = _skip_reason(report)
+        if reason and reason.startswith(SKIP_PREFIX):
+            groups[reason[len(SKIP_PREFIX) :]].append(report.nodeid)
+    if groups:
+        lines.append("skipped because LM Studio was unavailable:")
+        for reason, nodeids in sorted(groups.items(), key=lambda item: -len(item[1])):
+            lines.append(f"  {len(nodeids)} test{'s' if len(nodeids) != 1 else ''}: {reason}")
+    return lines
+
+
+def _skip_reason(report: Any) -> str | None:
+    longrepr = getattr(report, "longrepr", None)
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        text = str(longrepr[2])
+        return text[len("Skipped: ") :] if text.startswith("Skipped: ") else text
+    return None

@@ -1,0 +1,58 @@
+"""The run directory: state shared by the controller and every xdist worker of one pytest run.
+
+The controller (or the only process, without xdist) creates it in ``pytest_configure`` and hands
+its path to workers through ``workerinput``. JSON files in it are read and written under one file
+lock, so "start the fake once", "load each model once" and "unload once at the end" hold across
+workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+WORKERINPUT_KEY = "lmstudio_run_dir"
+
+
+class RunDir:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path / "run.lock"), timeout=600)
+
+    @classmethod
+    def create(cls) -> RunDir:
+        run = cls(tempfile.mkdtemp(prefix="pytest-lmstudio-"))
+        run.write("controller.json", {"pid": os.getpid()})
+        return run
+
+    @property
+    def controller_pid(self) -> int:
+        return int(self.read("controller.json", {}).get("pid", os.getpid()))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def read(self, name: str, default: Any = None) -> Any:
+        try:
+            return json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return default
+
+    def write(self, name: str, data: Any) -> None:
+        target = self.path / name
+        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, target)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

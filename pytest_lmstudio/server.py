@@ -1,0 +1,341 @@
+"""Locate, start and stop the LM Studio a test run uses; say precisely why when there is none.
+
+* **live**: probe the URL; if nothing answers and starting is allowed, run ``lms server start
+  --port N`` and wait; otherwise the run has no server, with the reason and the fix.
+* **fake**: one bundled fake LM Studio *process* for the whole run, shared by all xdist workers: the
+  first worker that needs it starts it under the run directory's lock; the controller stops it.
+  The fake ``lms`` is put first on ``PATH`` (and ``LMS_FAKE_HOME`` set) for the run.
+* **auto**: live when reachable, else fake.
+
+The outcome (a server, or the reason there is none) is written to the run directory, so every
+worker gets the same answer and the work is done once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_lmstudio import readiness
+from pytest_lmstudio.rundir import RunDir
+from pytest_lmstudio.settings import Settings
+
+SERVER_FILE = "server.json"
+FAKE_START_TIMEOUT = 30.0
+LIVE_START_TIMEOUT = 60.0
+
+
+class Unavailable(Exception):
+    """No usable LM Studio (or model). ``reason`` says what is wrong, ``fix`` what to do."""
+
+    def __init__(self, reason: str, fix: str = "", kind: str = "unavailable") -> None:
+        super().__init__(f"{reason}. {fix}".strip() if fix else reason)
+        self.reason = reason
+        self.fix = fix
+        self.kind = kind
+
+    def to_json(self) -> dict[str, str]:
+        return {"reason": self.reason, "fix": self.fix, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Unavailable:
+        return cls(data.get("reason", "LM Studio is unavailable"), data.get("fix", ""), data.get("kind", ""))
+
+
+@dataclass(frozen=True)
+class LMStudioServer:
+    """The LM Studio a run talks to (the ``lmstudio_server`` fixture)."""
+
+    url: str  # server root, e.g. http://127.0.0.1:1234
+    mode: str  # "live" or "fake"
+    how: str  # how it was obtained, for humans
+    version: str | None = None
+    started_by_run: bool = False
+    pid: int | None = None
+    home: str | None = None  # fake LM Studio home (fake mode)
+    bin_dir: str | None = None  # directory holding the fake `lms` (fake mode)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (``<root>/v1``)."""
+        return self.url + "/v1"
+
+    @property
+    def is_fake(self) -> bool:
+        return self.mode == "fake"
+
+
+# -- obtaining -----------------------------------------------------------------------------------
+
+
+def obtain(settings: Settings, run: RunDir) -> LMStudioServer:
+    """The run's server, obtained once per run (under the run lock) and shared by every worker."""
+    with run.locked():
+        recorded = run.read(SERVER_FILE)
+        if recorded is not None:
+            if recorded.get("status") == "ok":
+                return LMStudioServer(**recorded["server"])
+            raise Unavailable.from_json(recorded.get("error", {}))
+        try:
+            server = _obtain(settings, run)
+        except Unavailable as exc:
+            run.write(SERVER_FILE, {"status": "unavailable", "error": exc.to_json()})
+            raise
+        run.write(SERVER_FILE, {"status": "ok", "server": asdict(server)})
+        return server
+
+
+def _obtain(settings: Settings, run: RunDir) -> LMStudioServer:
+    if settings.mode == "off":
+        raise Unavailable(
+            "LM Studio tests are turned off (--lmstudio-mode=off)",
+            "Run with --lmstudio-mode=live, fake or auto to run them",
+            kind="off",
+        )
+    if settings.mode == "fake":
+        return start_fake(run)
+    found = readiness.probe(settings.url, timeout=2.0)
+    if found.up:
+        return LMStudioServer(settings.url, "live", "found running", found.version)
+    if settings.mode == "auto":
+        return start_fake(run)
+    return start_live(settings, run, found.detail)
+
+
+def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
+    url = settings.url
+    not_reachable = (
+        f"LM Studio is not reachable at {url} ({detail})"
+        if detail
+        else f"LM Studio is not reachable at {url}"
+    )
+    if not settings.start:
+        raise Unavailable(
+            f"{not_reachable}; starting it is turned off (--no-lmstudio-start)",
+            "Start LM Studio (the app, or `lms server start`), or run with "
+            "--lmstudio-mode=fake to use the bundled fake",
+            kind="not-reachable",
+        )
+    from pytest_lmstudio.errors import LmsNotFound
+    from pytest_lmstudio.lms import find_lms
+
+    try:
+        lms_path = find_lms()
+    except LmsNotFound as exc:
+        raise Unavailable(
+            f"{not_reachable}, and `lms` was not found so it could not be started ({exc})",
+            "Install LM Studio and run `lms server start`, or run with --lmstudio-mode=fake",
+            kind="lms-not-found",
+        ) from None
+    port = urlsplit(url).port or 1234
+    host = urlsplit(url).hostname or "127.0.0.1"
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise Unavailable(
+            f"{not_reachable}; it is not on this machine, so `lms server start` cannot help",
+            "Start LM Studio on that host, or point --lmstudio-url at a local one",
+            kind="not-reachable",
+        )
+    try:
+        done = subprocess.run(
+            [str(lms_path), "server", "start", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=LIVE_START_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(
+            f"{not_reachable}; `{lms_path} server start --port {port}` failed: {exc}",
+            "Start LM Studio yourself and run again",
+            kind="not-reachable",
+        ) from None
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise Unavailable(
+            f"{not_reachable}; `lms server start --port {port}` exited with {done.returncode}: "
+            + " / ".join(output),
+            "Start LM Studio yourself and run again",
+            kind="not-reachable",
+        )
+    try:
+        found = readiness.wait_until(
+            lambda: readiness.probe(url),
+            timeout=LIVE_START_TIMEOUT,
+            what=f"LM Studio started with `lms server start --port {port}`",
+        )
+    except readiness.NotReady as exc:
+        raise Unavailable(str(exc), "Start LM Studio yourself and run again", kind="not-reachable") from None
+    return LMStudioServer(
+        url,
+        "live",
+        f"started with `{lms_path} server start --port {port}`",
+        found.version,
+        started_by_run=True,
+        extra={"lms": str(lms_path)},
+    )
+
+
+def start_fake(run: RunDir) -> LMStudioServer:
+    """Start the bundled fake LM Studio as a process of its own (it exits with the controller)."""
+    home = run.path / "fake-home"
+    bin_dir = run.path / "bin"
+    log_file = run.path / "fake-server.log"
+    bin_dir.mkdir(exist_ok=True)
+    install_fake_lms(bin_dir)
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fake_lms",
+                "serve",
+                "--port",
+                "0",
+                "--home",
+                str(home),
+                "--watch-pid",
+                str(run.controller_pid),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    assert process.stdout is not None
+    url = _first_line(process, FAKE_START_TIMEOUT)
+    process.stdout.close()
+    if not url.startswith("http://"):
+        _terminate(process.pid)
+        tail = readiness._log_tail(log_file)
+        raise Unavailable(
+            f"the bundled fake LM Studio did not start (exit code {process.poll()}){tail}",
+            "This is a bug in pytest-lmstudio; please report it with the log above",
+            kind="fake-failed",
+        )
+    found = readiness.probe(url)
+    return LMStudioServer(
+        url,
+        "fake",
+        f"bundled fake LM Studio (pid {process.pid})",
+        found.version,
+        started_by_run=True,
+        pid=process.pid,
+        home=str(home),
+        bin_dir=str(bin_dir),
+    )
+
+
+def _first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    import selectors
+
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    try:
+        while b"\n" not in buffer and time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buffer += chunk
+    finally:
+        selector.close()
+    return buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def install_fake_lms(bin_dir: Path) -> Path:
+    """Put an ``lms`` launcher for the fake into ``bin_dir`` (using this interpreter)."""
+    try:
+        from fake_lms.launcher import install_lms
+    except ImportError:  # pragma: no cover - older fake without the launcher module
+        install_lms = None
+    if install_lms is not None:
+        return Path(install_lms(bin_dir))
+    target = bin_dir / "lms"
+    target.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m fake_lms "$@"\n', encoding="utf-8")
+    target.chmod(0o755)
+    return target
+
+
+def activate_fake_environment(server: LMStudioServer) -> dict[str, str | None]:
+    """Put the fake ``lms`` first on PATH and point it at the fake home, for this process and the
+    subprocesses it starts. Returns the previous values (for :func:`restore_environment`)."""
+    previous = {name: os.environ.get(name) for name in ("PATH", "LMS_FAKE_HOME")}
+    if server.bin_dir and server.home:
+        os.environ["PATH"] = server.bin_dir + os.pathsep + os.environ.get("PATH", "")
+        os.environ["LMS_FAKE_HOME"] = server.home
+    return previous
+
+
+def restore_environment(previous: dict[str, str | None]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+# -- releasing -----------------------------------------------------------------------------------
+
+
+def release(run: RunDir) -> str | None:
+    """Stop the server if this run started it (controller only). Returns what was done."""
+    recorded = run.read(SERVER_FILE)
+    if not recorded or recorded.get("status") != "ok":
+        return None
+    server = LMStudioServer(**recorded["server"])
+    if not server.started_by_run:
+        return None
+    if server.is_fake and server.pid:
+        _terminate(server.pid)
+        return f"stopped the bundled fake LM Studio (pid {server.pid})"
+    lms = server.extra.get("lms")
+    if lms:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([lms, "server", "stop"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        return "stopped LM Studio's server (`lms server stop`), which this run had started"
+    return None
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return
+        except ChildProcessError:  # not our child (started by an xdist worker): poll for it
+            if not _alive(pid):
+                return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for another parent to reap it counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

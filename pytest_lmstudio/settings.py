@@ -1,0 +1,224 @@
+"""Settings: one frozen dataclass, each value resolved CLI > ini > environment > default.
+
+Every option ``name`` exists as the command-line flag ``--lmstudio-<name>`` (booleans also as
+``--no-lmstudio-<name>``), the ini key ``lmstudio_<name>`` and the environment variable
+``LMSTUDIO_<NAME>``. The server URL and API key also fall back to the variables LM Studio clients
+commonly read (see :mod:`pytest_lmstudio.config`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+MODES = ("live", "fake", "auto", "off")
+DEFAULT_URL = "http://127.0.0.1:1234"
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(pytest.UsageError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # e.g. "keep-loaded"
+    kind: str  # "str" | "bool" | "int" | "float" | "choice"
+    help: str
+    default: Any = None
+
+    @property
+    def dest(self) -> str:
+        return "lmstudio_" + self.name.replace("-", "_")
+
+    @property
+    def flag(self) -> str:
+        return "--lmstudio-" + self.name
+
+    @property
+    def env(self) -> str:
+        return "LMSTUDIO_" + self.name.replace("-", "_").upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "mode",
+        "choice",
+        "live: a real LM Studio or skip; fake: the bundled fake; auto: live if "
+        "reachable, else fake; off: skip every LM Studio test (default: live)",
+        "live",
+    ),
+    Option("url", "str", f"LM Studio server URL, root or /v1 (default: {DEFAULT_URL})"),
+    Option("api-key", "str", "API token for LM Studio servers that require authentication"),
+    Option(
+        "start", "bool", "start LM Studio with `lms server start` when it is not running (default: on)", True
+    ),
+    Option(
+        "download", "bool", "download missing models (default: off for a real LM Studio, on for the fake)"
+    ),
+    Option("model", "str", "default model for lmstudio_client and the `lmstudio` marker"),
+    Option(
+        "ttl",
+        "int",
+        "idle TTL in seconds for models the run loads, so a crashed run frees memory (default: 900)",
+        900,
+    ),
+    Option("timeout", "float", "request timeout in seconds (default: 120)", 120.0),
+    Option(
+        "keep-loaded", "bool", "leave the models the run loaded in memory at the end (default: off)", False
+    ),
+    Option(
+        "require",
+        "bool",
+        "fail instead of skipping when LM Studio or a model is unavailable "
+        "(for CI, where a silently skipped suite is a bug)",
+        False,
+    ),
+)
+BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "live"
+    url: str = DEFAULT_URL
+    api_key: str | None = field(default=None, repr=False)
+    start: bool = True
+    download: bool = False
+    model: str | None = None
+    ttl: int = 900
+    timeout: float = 120.0
+    keep_loaded: bool = False
+    require: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def describe(self) -> str:
+        key = "set" if self.api_key else "none"
+        return (
+            f"mode={self.mode} url={self.url} api-key={key} start={_onoff(self.start)} "
+            f"download={_onoff(self.download)} ttl={self.ttl}s"
+        )
+
+
+def _onoff(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lmstudio", "LM Studio (pytest-lmstudio)")
+    for opt in OPTIONS:
+        if opt.kind == "bool":
+            group.addoption(
+                opt.flag, action="store_const", const=True, dest=opt.dest, default=None, help=opt.help
+            )
+            group.addoption(
+                "--no-lmstudio-" + opt.name,
+                action="store_const",
+                const=False,
+                dest=opt.dest,
+                default=None,
+                help=f"turn off {opt.flag}",
+            )
+        else:
+            extra: dict[str, Any] = {"choices": MODES} if opt.kind == "choice" else {}
+            group.addoption(
+                opt.flag,
+                action="store",
+                dest=opt.dest,
+                default=None,
+                metavar=opt.name.upper(),
+                help=opt.help,
+                **extra,
+            )
+        parser.addini(opt.dest, opt.help, default=None)
+
+
+def _convert(opt: Option, raw: Any, source: str) -> Any:
+    if raw is None:
+        return None
+    if opt.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in TRUE:
+            return True
+        if text in FALSE:
+            return False
+        raise SettingsError(
+            f"{source}: {raw!r} is not a boolean for lmstudio {opt.name} (use on/off, 1/0, "
+            "true/false, yes/no)"
+        )
+    text = str(raw).strip()
+    if opt.kind == "choice":
+        if text not in MODES:
+            raise SettingsError(f"{source}: lmstudio mode must be one of {', '.join(MODES)}, not {text!r}")
+        return text
+    if opt.kind in ("int", "float"):
+        try:
+            value: float = int(text) if opt.kind == "int" else float(text)
+        except ValueError:
+            raise SettingsError(f"{source}: lmstudio {opt.name} must be a number, not {text!r}") from None
+        if value <= 0:
+            raise SettingsError(f"{source}: lmstudio {opt.name} must be positive, not {text!r}")
+        return value
+    return text or None
+
+
+def resolve(
+    cli: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every option from the CLI, then ini, then environment, then defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        candidates = (
+            (cli(opt.dest), f"{opt.flag}"),
+            (ini(opt.dest), f"ini {opt.dest}"),
+            (env.get(opt.env), f"env {opt.env}"),
+        )
+        for raw, source in candidates:
+            value = _convert(opt, raw, source)
+            if value is not None:
+                values[opt.dest[len("lmstudio_") :]] = value
+                sources[opt.name] = source
+                break
+    if "url" not in values or "api_key" not in values:
+        from pytest_lmstudio.config import ClientConfig
+
+        try:
+            fallback = ClientConfig.from_env(environ=env)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if "url" not in values and fallback.base_url_source not in (None, "default"):
+            values["url"] = fallback.urls.root
+            sources["url"] = f"env {fallback.base_url_source}"
+        if "api_key" not in values and fallback.api_key:
+            values["api_key"] = fallback.api_key
+            sources["api-key"] = f"env {fallback.api_key_source}"
+    if "download" not in values:
+        values["download"] = values.get("mode", "live") == "fake"
+    if "url" in values:
+        from pytest_lmstudio.urls import normalize_base_url
+
+        try:
+            values["url"] = normalize_base_url(values["url"]).root
+        except ValueError as exc:
+            raise SettingsError(f"{sources.get('url', 'url')}: {exc}") from None
+    return Settings(**values, sources=sources)
+
+
+def from_config(config: pytest.Config) -> Settings:
+    def cli(dest: str) -> Any:
+        return config.getoption(dest, default=None)
+
+    def ini(dest: str) -> Any:
+        value = config.getini(dest)
+        return value if value not in (None, "", []) else None
+
+    return resolve(cli, ini)
