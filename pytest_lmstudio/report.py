@@ -71,7 +71,7 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
                 f"{stats.get('completion_tokens', 0)} completion"
             )
     elif recorded:
-        lines.append(f"server: none ({recorded['error']['reason']})")
+        lines.append(f"server: none ({recorded['error'].get('kind') or 'unavailable'})")
     models = loaded_by_run(run)
     if models:
         total = sum(m.load_seconds for m in models)
@@ -79,7 +79,7 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
         fate = "kept loaded (--lmstudio-keep-loaded)" if settings.keep_loaded else "unloaded at the end"
         lines.append(f"models loaded by this run: {names}; load time {total:.2f}s; {fate}")
     for key, error in failures(run).items():
-        lines.append(f"model {key}: {error['reason']}")
+        lines.append(f"model {key}: unavailable ({error.get('kind') or 'error'})")
     lines.extend(done)
     groups: dict[str, list[str]] = defaultdict(list)
     for report in skipped:

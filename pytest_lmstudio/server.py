@@ -130,9 +130,10 @@ def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
 
     try:
         lms_path = find_lms()
-    except LmsNotFound as exc:
+    except LmsNotFound:
         raise Unavailable(
-            f"{not_reachable}, and `lms` was not found so it could not be started ({exc})",
+            f"{not_reachable}, and `lms` was not found (not on PATH, nor in the LM Studio home's bin "
+            "directory), so it could not be started",
             "Install LM Studio and run `lms server start`, or run with --lmstudio-mode=fake",
             kind="lms-not-found",
         ) from None
