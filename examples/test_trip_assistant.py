@@ -1,36 +1,48 @@
-"""The example application's tests: they run against LM Studio (the bundled fake by default)."""
+"""The example application's tests. They run against LM Studio: a real one when it is running,
+otherwise the bundled fake (``lmstudio_mode = auto`` in pytest.ini). The assertions hold for a real
+model too: they check what the application does, not the exact words a model says."""
 
 from __future__ import annotations
 
-import openai
+import pytest
 from trip_assistant import Itinerary, TripAssistant
 
+pytestmark = pytest.mark.lmstudio(models=["qwen/qwen3-4b", "text-embedding-nomic-embed-text-v1.5"])
 
-def test_weather_question_uses_the_tool(client: openai.OpenAI) -> None:
+
+def test_weather_question_uses_the_tool(assistant: TripAssistant) -> None:
     seen: list[str] = []
-    assistant = TripAssistant(client, weather=lambda city: seen.append(city) or f"rainy in {city}")
+
+    def weather(city: str) -> str:
+        seen.append(city)
+        return f"rainy in {city}"
+
+    assistant.weather = weather
     answer = assistant.ask("What's the weather in Lisbon today?")
     assert seen == ["Lisbon"]
-    assert "rainy in Lisbon" in answer
+    assert answer.strip()
 
 
-def test_small_talk_needs_no_tool(client: openai.OpenAI) -> None:
-    assistant = TripAssistant(client, weather=lambda city: (_ for _ in ()).throw(AssertionError("no tool")))
-    assert assistant.ask("Hello there!")
+def test_small_talk_needs_no_tool(assistant: TripAssistant) -> None:
+    def weather(city: str) -> str:
+        raise AssertionError("small talk must not call the weather tool")
+
+    assistant.weather = weather
+    assert assistant.ask("Hello there!").strip()
 
 
-def test_plan_returns_a_typed_itinerary(client: openai.OpenAI) -> None:
-    plan = TripAssistant(client).plan("Three days in Kyoto, please")
+def test_plan_returns_a_typed_itinerary(assistant: TripAssistant) -> None:
+    plan = assistant.plan("Three days in Kyoto, please")
     assert isinstance(plan, Itinerary)
     assert plan.days >= 1 and plan.activities
 
 
-def test_streamed_tip_arrives_in_pieces(client: openai.OpenAI) -> None:
-    pieces = list(TripAssistant(client).stream_tip("Porto"))
-    assert len(pieces) > 3
-    assert "Porto" in "".join(pieces)
+def test_streamed_tip_arrives_in_pieces(assistant: TripAssistant) -> None:
+    pieces = list(assistant.stream_tip("Porto"))
+    assert len(pieces) > 1
+    assert "".join(pieces).strip()
 
 
-def test_best_note_uses_embeddings(client: openai.OpenAI) -> None:
+def test_best_note_uses_embeddings(assistant: TripAssistant) -> None:
     notes = ["pack an umbrella for rainy days", "museum tickets are cheaper online", "try the local bakery"]
-    assert TripAssistant(client).best_note(notes, "rainy weather umbrella") == notes[0]
+    assert assistant.best_note(notes, "rainy weather umbrella") == notes[0]

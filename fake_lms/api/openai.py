@@ -296,7 +296,9 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
         events = _chat_stream(chat_id, created, res, gen, include_usage)
         if script is not None:
             events = script.shape_stream(events)
-        return Reply(200, stream=events, model=res.identifier)
+        return Reply(
+            200, stream=events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
+        )
     message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else None}
     message[_reasoning_key(res)] = gen.reasoning
     message["tool_calls"] = [
@@ -315,7 +317,7 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier)
+    return Reply(200, out, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens))
 
 
 def _chat_stream(
@@ -427,7 +429,9 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
         stream_events: Iterator[StreamItem] = events()
         if script is not None:
             stream_events = script.shape_stream(stream_events)
-        return Reply(200, stream=stream_events, model=res.identifier)
+        return Reply(
+            200, stream=stream_events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
+        )
     out: dict[str, Any] = {
         "id": cmpl_id,
         "object": "text_completion",
@@ -438,7 +442,7 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier)
+    return Reply(200, out, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens))
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,4 +495,5 @@ def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         },
         model=res.identifier,
+        usage=(tokens, 0),
     )

@@ -183,8 +183,15 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
         events: Iterator[StreamItem] = builder.events()
         if script is not None:
             events = script.shape_stream(events)
-        return Reply(200, stream=events, model=res.identifier)
-    return Reply(200, builder.response("completed"), model=res.identifier)
+        return Reply(
+            200, stream=events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
+        )
+    return Reply(
+        200,
+        builder.response("completed"),
+        model=res.identifier,
+        usage=(gen.prompt_tokens, gen.completion_tokens),
+    )
 
 
 class _ResponseBuilder:

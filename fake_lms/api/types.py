@@ -95,6 +95,7 @@ class Reply:
     content_type: str | None = None
     # filled in for the request log
     model: str | None = None
+    usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:
