@@ -35,10 +35,12 @@ MARKER_HELP = (
 class LMStudioSession:
     """Per-process plugin state, kept on ``config.stash``."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, run: RunDir, controller: bool) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, run: RunDir | None, controller: bool
+    ) -> None:
         self.config = config
         self.settings = settings
-        self.run = run
+        self._run = run
         self.controller = controller
         self._server: LMStudioServer | None = None
         self._unavailable: Unavailable | None = None
@@ -46,6 +48,13 @@ class LMStudioSession:
         self._env_backup: dict[str, str | None] | None = None
         self.cleanup_lines: list[str] = []
         self.finished = False
+
+    @property
+    def run(self) -> RunDir:
+        """The run directory, created on first use (a run that never needs LM Studio makes none)."""
+        if self._run is None:
+            self._run = RunDir.create()
+        return self._run
 
     def server(self) -> LMStudioServer:
         if self._server is None and self._unavailable is None:
@@ -72,7 +81,7 @@ class LMStudioSession:
 
     def finish(self) -> None:
         """Controller only: unload what the run loaded, stop what it started (once)."""
-        if self.finished or not self.controller:
+        if self.finished or not self.controller or self._run is None:
             return
         self.finished = True
         from pytest_lmstudio import models as models_mod
@@ -132,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and WORKERINPUT_KEY in workerinput:
         run, controller = RunDir(workerinput[WORKERINPUT_KEY]), False
     else:
-        run, controller = RunDir.create(), True
+        run, controller = None, True
     config.stash[SESSION_KEY] = LMStudioSession(config, settings, run, controller)
 
 
@@ -155,7 +164,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.controller:
+    if session is None or not session.controller or session._run is None:
         return
     lines = report.summary_lines(
         session.run, session.settings, terminalreporter.stats.get("skipped", []), session.cleanup_lines
@@ -172,7 +181,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     session.finish()
     session.restore()
-    if session.controller:
+    if session.controller and session._run is not None:
         session.run.remove()
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,15 @@ class Probe:
     detail: str = ""
 
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+_OPENER: Any = None
 
 
 def _get_json(url: str, timeout: float) -> tuple[int, object]:
+    global _OPENER
+    import urllib.request  # imported on use: plugin start-up stays cheap
+
+    if _OPENER is None:
+        _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     with _OPENER.open(request, timeout=timeout) as response:
         return response.status, json.loads(response.read() or b"null")
@@ -31,6 +37,11 @@ def _get_json(url: str, timeout: float) -> tuple[int, object]:
 def probe(root: str, timeout: float = 1.0) -> Probe:
     """Is an LM Studio server answering at ``root``? Uses ``/lmstudio-greeting`` (what ``lms`` uses),
     then ``/lms-status`` for the version. Never raises."""
+    refused = _refused(root, timeout)
+    if refused:
+        return Probe(False, detail=refused)
+    import urllib.error
+
     try:
         status, body = _get_json(root + "/lmstudio-greeting", timeout)
     except urllib.error.HTTPError as exc:
@@ -48,6 +59,17 @@ def probe(root: str, timeout: float = 1.0) -> Probe:
     except (OSError, ValueError):
         pass
     return Probe(True, version)
+
+
+def _refused(root: str, timeout: float) -> str:
+    """A cheap TCP connect first: nothing listening is the common case and needs no HTTP stack."""
+    parts = urlsplit(root)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return ""
+    except OSError as exc:
+        return str(exc.strerror or exc) if not isinstance(exc, socket.timeout) else "timed out"
 
 
 class NotReady(Exception):

@@ -17,15 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 WORKERINPUT_KEY = "lmstudio_run_dir"
 
 
 class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = FileLock(str(self.path / "run.lock"), timeout=600)
+        self._lock: Any = None
 
     @classmethod
     def create(cls) -> RunDir:
@@ -39,6 +37,10 @@ class RunDir:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
+        if self._lock is None:
+            from filelock import FileLock  # imported on use: plugin start-up stays cheap
+
+            self._lock = FileLock(str(self.path / "run.lock"), timeout=600)
         with self._lock:
             yield
 

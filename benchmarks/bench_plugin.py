@@ -1,0 +1,87 @@
+"""What the plugin costs.
+
+1. A pytest run that does not use LM Studio, with the plugin loaded vs. ``-p no:lmstudio``
+   (target: the plugin adds < 30 ms).
+2. Fake-mode session start: from asking for the server to a fake LM Studio answering
+   (target: < 300 ms), measured in-process over several starts.
+
+Runs are interleaved so machine noise hits both sides alike; medians and the ratio are reported.
+Usage: python benchmarks/bench_plugin.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SUITE = "\n".join(f"def test_{i}():\n    assert {i} == {i}\n" for i in range(50))
+
+
+def time_pytest(directory: Path, *extra: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(directory)],
+                   check=True, capture_output=True, cwd=directory)
+    return time.perf_counter() - start
+
+
+def bench_overhead(runs: int) -> tuple[list[float], list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        (directory / "test_plain.py").write_text(SUITE)
+        (directory / "pytest.ini").write_text("[pytest]\n")
+        time_pytest(directory)  # warm the file cache
+        time_pytest(directory, "-p", "no:lmstudio")
+        with_plugin, without = [], []
+        for _ in range(runs):
+            with_plugin.append(time_pytest(directory))
+            without.append(time_pytest(directory, "-p", "no:lmstudio"))
+    return with_plugin, without
+
+
+def bench_fake_start(runs: int) -> list[float]:
+    from pytest_lmstudio.rundir import RunDir
+    from pytest_lmstudio.server import release, start_fake
+
+    times = []
+    for _ in range(runs):
+        run = RunDir.create()
+        start = time.perf_counter()
+        server = start_fake(run)
+        times.append(time.perf_counter() - start)
+        run.write("server.json", {"status": "ok", "server": server.__dict__})
+        release(run)
+        run.remove()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with_plugin, without = bench_overhead(args.runs)
+    starts = bench_fake_start(max(5, args.runs // 2))
+    med_with, med_without = statistics.median(with_plugin), statistics.median(without)
+    added_ms = (med_with - med_without) * 1000
+    start_ms = statistics.median(starts) * 1000
+    rows = [
+        ("pytest run, 50 plain tests, plugin loaded", f"{med_with * 1000:.1f} ms", ""),
+        ("pytest run, 50 plain tests, -p no:lmstudio", f"{med_without * 1000:.1f} ms", ""),
+        ("added by the plugin (median difference)", f"{added_ms:.1f} ms",
+         f"target < 30 ms: {'PASS' if added_ms < 30 else 'MISS'}; ratio {med_with / med_without:.3f}x"),
+        ("fake-mode session start (median)", f"{start_ms:.1f} ms",
+         f"target < 300 ms: {'PASS' if start_ms < 300 else 'MISS'}; max {max(starts) * 1000:.1f} ms"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement':<{width}}  {'value':>10}  note")
+    print("-" * (width + 40))
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>10}  {note}")
+
+
+if __name__ == "__main__":
+    main()
