@@ -44,6 +44,8 @@ class LMStudioApp:
             scheme, _, value = header.partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 token = value.strip()
+        if token is None and req.path == "/v1/messages":  # Anthropic clients send x-api-key
+            token = (req.header("x-api-key") or "").strip() or None
         if token is None:
             return errors.missing_token()
         if not TOKEN_RE.match(token):
@@ -54,6 +56,7 @@ class LMStudioApp:
 
     def handle(self, req: ApiRequest) -> Reply:
         started = time.perf_counter()
+        self.ctx.take_notes()  # drop anything a previous request on this thread left behind
         settings = self.ctx.home.settings
         self.ctx.stats.requests += 1
         reply: Reply | None = None
@@ -61,6 +64,8 @@ class LMStudioApp:
             reply = Reply(204, raw=b"")
         elif settings.require_auth and req.path not in routes.AUTH_EXEMPT:
             reply = self.check_auth(req)
+        if reply is None and self.ctx.scripts is not None:  # injected faults (fake_lms.script.Script.before)
+            reply = self.ctx.scripts.before(req)
         if reply is None:
             found = routes.find(req.method, req.path)
             if found is None:
@@ -80,11 +85,15 @@ class LMStudioApp:
                     reply = errors.internal_error(f"{type(exc).__name__}: {exc}")
         if settings.cors:
             reply.headers.update(CORS_HEADERS)
+        notes = self.ctx.take_notes()
         if self.log_requests:
-            self.log(req, reply, time.perf_counter() - started)
+            self.log(req, reply, time.perf_counter() - started, notes)
         return reply
 
-    def log(self, req: ApiRequest, reply: Reply, seconds: float) -> None:
+    def log(self, req: ApiRequest, reply: Reply, seconds: float, notes: dict[str, Any] | None = None) -> None:
+        """One JSON line per request. Never the body, headers or token; ``notes`` are what the
+        handler recorded (``action``: load / jit_load / unload / download, ``model_key``,
+        ``instance_id``, ``evicted``, ``job_id``)."""
         record: dict[str, Any] = {
             "time": round(time.time(), 6),
             "method": req.method,
@@ -95,6 +104,8 @@ class LMStudioApp:
         }
         if reply.stream is not None:
             record["stream"] = True
+        if reply.usage is not None:
+            record["prompt_tokens"], record["completion_tokens"] = reply.usage
         if (
             req.path in ("/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download")
             and reply.model is None
@@ -104,5 +115,7 @@ class LMStudioApp:
                 record["model"] = body.get("model") or body.get("instance_id")
             except (ValueError, AttributeError):
                 pass
+        if notes:
+            record.update(notes)
         with self._log_lock:
             self.ctx.home.append_jsonl(self.ctx.home.request_log_file, record)

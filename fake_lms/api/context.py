@@ -8,6 +8,7 @@ answers for any name.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -36,6 +37,15 @@ class Resolved:
     @property
     def identifier(self) -> str:
         return self.instance.identifier
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    """A JIT load that resolution decided on (every check passed) but has not performed yet."""
+
+    spec: ModelSpec
+    ttl_seconds: float | None = None
+    context_length: int | None = None
 
 
 class ConversationStore:
@@ -100,6 +110,7 @@ class Context:
         self.scripts: Any = None  # fake_lms.script.Script, attached by the server
         self._jit_lock = threading.Lock()
         self.extras: dict[str, Any] = {}  # room for handler modules' own state (download jobs, ...)
+        self._notes = threading.local()
 
     # ------------------------------------------------------------------------------------------
     def known_keys(self, kind: Kind | None = None) -> list[str]:
@@ -127,6 +138,20 @@ class Context:
         context_length: int | None = None,
     ) -> Resolved:
         """Find or JIT-load the instance that answers a request naming ``name``."""
+        found = self.plan(name, kind, ttl=ttl, wanted=wanted, context_length=context_length)
+        return self.load_pending(found) if isinstance(found, PendingLoad) else found
+
+    def plan(
+        self,
+        name: Any,
+        kind: Kind,
+        *,
+        ttl: Any = None,
+        wanted: str = "chat completions",
+        context_length: int | None = None,
+    ) -> Resolved | PendingLoad:
+        """Like :meth:`resolve`, but a needed JIT load is returned (validated) instead of performed,
+        so that a handler can announce it (``/api/v1/chat`` streams ``model_load.*`` events)."""
         if name is not None and not isinstance(name, str):
             raise ApiError(errors.invalid_field("'model' must be a string", "model"))
         state = self.home.snapshot()
@@ -148,7 +173,7 @@ class Context:
             if spec is None or spec.key not in state.downloaded:
                 raise ApiError(errors.invalid_model(name, self.known_keys()))
             self._checked(None, kind, wanted, spec=spec, name=name)
-            return self._jit_load(spec, ttl, context_length)
+            return PendingLoad(spec, self._ttl_seconds(ttl), context_length)
         # JIT off: only loaded models answer
         if not instances:
             raise ApiError(errors.no_models_loaded())
@@ -181,25 +206,51 @@ class Context:
             )
         return res  # type: ignore[return-value]
 
-    def _jit_load(self, spec: ModelSpec, ttl: Any, context_length: int | None) -> Resolved:
-        ttl_seconds: float | None = None
-        if ttl is not None:
-            if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-                raise ApiError(errors.invalid_field("'ttl' must be a positive number of seconds", "ttl"))
-            ttl_seconds = float(ttl)
+    @staticmethod
+    def _ttl_seconds(ttl: Any) -> float | None:
+        if ttl is None:
+            return None
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
+            raise ApiError(errors.invalid_field("'ttl' must be a positive number of seconds", "ttl"))
+        return float(min(ttl, 1e15))  # huge JSON integers do not fit a float
+
+    def load_pending(self, pending: PendingLoad) -> Resolved:
+        """Perform a JIT load decided by :meth:`plan` (once, however many requests wait for it)."""
+        spec = pending.spec
         with self._jit_lock:  # concurrent requests for one unloaded model load it once
             for inst in self.home.instances():
                 if inst.model_key == spec.key:
                     return Resolved(inst, spec)
             try:
                 result = self.home.load(
-                    spec.key, ttl_seconds=ttl_seconds, jit=True, context_length=context_length
+                    spec.key, ttl_seconds=pending.ttl_seconds, jit=True, context_length=pending.context_length
                 )
             except (ModelNotDownloaded, ModelNotInCatalog):
                 raise ApiError(errors.invalid_model(spec.key, self.known_keys())) from None
         self.stats.jit_loads += 1
         self.stats.load_seconds += result.load_seconds
+        self.note(
+            action="jit_load",
+            model_key=spec.key,
+            instance_id=result.instance.identifier,
+            **({"evicted": [i.identifier for i in result.evicted]} if result.evicted else {}),
+        )
         return Resolved(result.instance, spec, jit_loaded=True, load_seconds=result.load_seconds)
+
+    # -- request-log notes ---------------------------------------------------------------------
+    def note(self, **fields: Any) -> None:
+        """Add fields to the request-log line of the request being handled on this thread
+        (model key and instance id of a load, unload or download)."""
+        notes = getattr(self._notes, "fields", None)
+        if notes is None:
+            notes = self._notes.fields = {}
+        notes.update(fields)
+
+    def take_notes(self) -> dict[str, Any]:
+        """Return and clear this thread's notes (called by the app around each request)."""
+        notes = getattr(self._notes, "fields", None) or {}
+        self._notes.fields = {}
+        return notes
 
     def touch(self, res: Resolved) -> None:
         self.home.touch(res.identifier, time.time())

@@ -90,10 +90,9 @@ def invalid_model(name: str, known: Sequence[str]) -> Reply:
 
 
 def wrong_model_type(name: str, actual: str, wanted: str) -> Reply:
-    article = "an" if actual[0] in "aeiou" else "a"
     return oai(
         400,
-        f'Model "{name}" is {article} {actual} model and cannot be used for {wanted}. '
+        f'Model "{name}" is an {actual} model and cannot be used for {wanted}. '
         f"Please specify a model of the right type.",
         param="model",
         code="model_not_found",

@@ -47,7 +47,12 @@ def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:
     return out
 
 
-def _visible_specs(ctx: Context) -> tuple[list[ModelSpec], list[Instance]]:
+def visible_specs(ctx: Context) -> tuple[list[ModelSpec], list[Instance]]:
+    """The models a listing shows (every downloaded model with JIT on, only loaded ones with JIT
+    off) and the live instances. Download jobs whose time is up are completed first."""
+    jobs = ctx.extras.get("download_jobs")
+    if jobs is not None:
+        jobs.settle()
     state = ctx.home.snapshot()
     instances = state.live_instances()
     if state.settings.jit:
@@ -59,7 +64,7 @@ def _visible_specs(ctx: Context) -> tuple[list[ModelSpec], list[Instance]]:
 
 
 def v0_models(ctx: Context, req: ApiRequest) -> Reply:
-    specs, instances = _visible_specs(ctx)
+    specs, instances = visible_specs(ctx)
     return Reply(200, {"data": [v0_model(s, instances) for s in specs], "object": "list"})
 
 

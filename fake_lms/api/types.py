@@ -36,7 +36,7 @@ class ApiRequest:
                 raise BadJSON("Unexpected end of JSON input")
             try:
                 self._json = json.loads(self.body)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested
                 raise BadJSON(str(exc)) from None
         return self._json
 

@@ -1,0 +1,165 @@
+"""The request log ``<home>/server-logs/requests.jsonl``: one JSON line per request, lifecycle lines
+carry the model key and instance id, and nothing secret is ever written."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from fake_lms import FakeLMStudio
+
+GEMMA = "google/gemma-3-1b"
+QWEN = "qwen/qwen3-4b"
+
+
+@pytest.fixture
+def fake(tmp_path):
+    with FakeLMStudio(home=tmp_path / "home", download_seconds=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake):
+    with httpx.Client(base_url=fake.url, timeout=10, verify=False) as c:
+        yield c
+
+
+def loads_of(log: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """How a test plugin counts "model X was loaded": load and JIT-load lines for its key."""
+    return [r for r in log if r.get("action") in ("load", "jit_load") and r.get("model_key") == key]
+
+
+def test_one_line_per_request_with_the_basic_fields(fake, client):
+    client.get("/lmstudio-greeting")
+    client.get("/v1/models")
+    client.post("/v1/chat/completions", json={"model": GEMMA, "messages": [{"role": "user", "content": "x"}]})
+    client.get("/nope")
+    client.post("/v1/chat/completions", content=b"{not json")
+    log = fake.request_log()
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [
+        ("GET", "/lmstudio-greeting", 200),
+        ("GET", "/v1/models", 200),
+        ("POST", "/v1/chat/completions", 200),
+        ("GET", "/nope", 200),
+        ("POST", "/v1/chat/completions", 400),
+    ]
+    for record in log:
+        assert {"time", "method", "path", "status", "model", "duration_ms"} <= set(record)
+        assert isinstance(record["time"], float) and record["duration_ms"] >= 0
+    assert log[2]["model"] == GEMMA
+    lines = fake.home.request_log_file.read_text().splitlines()
+    assert len(lines) == 5 and all(json.loads(line) for line in lines)
+
+
+def test_lifecycle_lines_carry_model_key_and_instance_id(fake, client):
+    client.post("/api/v1/models/load", json={"model": QWEN})
+    client.post("/api/v1/models/load", json={"model": QWEN})
+    client.post("/api/v1/models/unload", json={"instance_id": f"{QWEN}:2"})
+    job = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
+    client.post("/api/v1/models/download", json={"model": GEMMA})  # already downloaded
+    client.post("/api/v1/chat", json={"model": GEMMA, "input": "x"})  # JIT load
+    log = fake.request_log()
+    load1, load2, unload, download, already, jit = log
+    assert load1 | {"time": 0, "duration_ms": 0} == {
+        "time": 0,
+        "method": "POST",
+        "path": "/api/v1/models/load",
+        "status": 200,
+        "model": QWEN,
+        "duration_ms": 0,
+        "action": "load",
+        "model_key": QWEN,
+        "instance_id": QWEN,
+    }
+    assert load2["instance_id"] == f"{QWEN}:2"
+    assert (unload["action"], unload["model_key"], unload["instance_id"]) == ("unload", QWEN, f"{QWEN}:2")
+    assert (download["action"], download["model_key"], download["job_id"]) == (
+        "download",
+        "openai/gpt-oss-20b",
+        job["job_id"],
+    )
+    assert "action" not in already and already["model_key"] == GEMMA
+    assert (jit["action"], jit["model_key"], jit["instance_id"], jit["model"]) == (
+        "jit_load",
+        GEMMA,
+        GEMMA,
+        GEMMA,
+    )
+    assert len(loads_of(log, QWEN)) == 2 and len(loads_of(log, GEMMA)) == 1
+
+
+def test_jit_load_line_names_evicted_instances(fake, client):
+    for model in (GEMMA, QWEN):
+        client.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+        )
+    client.post("/v1/chat/completions", json={"model": QWEN, "messages": [{"role": "user", "content": "x"}]})
+    first, second, third = fake.request_log()
+    assert first["action"] == "jit_load" and "evicted" not in first
+    assert second["action"] == "jit_load" and second["evicted"] == [GEMMA]
+    assert "action" not in third  # already loaded: an ordinary request
+
+
+def test_failed_loads_are_not_counted_as_loads(fake, client):
+    client.post("/api/v1/models/load", json={"model": "nope/nope"})
+    client.post("/api/v1/models/load", json={"model": "openai/gpt-oss-20b"})
+    client.post(
+        "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+    )
+    log = fake.request_log()
+    assert [r["status"] for r in log] == [404, 404, 400]
+    assert not any("action" in r for r in log)
+    assert log[0]["model"] == "nope/nope"  # still says what was asked for
+
+
+def test_concurrent_first_requests_log_exactly_one_load(fake):
+    fake.configure(load_seconds=0.15)
+
+    def one() -> None:
+        httpx.post(
+            fake.url + "/v1/chat/completions",
+            json={"model": GEMMA, "messages": [{"role": "user", "content": "x"}]},
+            timeout=10,
+            verify=False,
+        )
+
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log = fake.request_log()
+    assert len(log) == 5
+    assert len(loads_of(log, GEMMA)) == 1
+
+
+def test_streaming_requests_are_marked(fake, client):
+    client.post("/api/v1/chat", json={"model": GEMMA, "input": "x", "stream": True})
+    client.post(
+        "/api/v0/chat/completions",
+        json={"model": GEMMA, "messages": [{"role": "user", "content": "x"}], "stream": True},
+    )
+    assert [r.get("stream") for r in fake.request_log()] == [True, True]
+
+
+def test_no_body_or_headers_in_the_log(fake, client):
+    secret = "my very private prompt"
+    client.post(
+        "/v1/chat/completions",
+        json={"model": GEMMA, "messages": [{"role": "user", "content": secret}]},
+        headers={"Authorization": "Bearer sk-lm-AbCd1234:abcdefghij0123456789", "X-Custom": "header-value"},
+    )
+    text = fake.home.request_log_file.read_text()
+    for leaked in (secret, "sk-lm-", "Bearer", "header-value", "authorization"):
+        assert leaked.lower() not in text.lower()
+
+
+def test_log_can_be_turned_off(tmp_path):
+    with FakeLMStudio(home=tmp_path / "home", log_requests=False) as fake:
+        httpx.get(fake.url + "/v1/models", verify=False)
+        httpx.post(fake.url + "/api/v1/models/load", json={"model": GEMMA}, verify=False)
+        assert fake.request_log() == []
