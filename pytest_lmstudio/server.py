@@ -191,7 +191,7 @@ def start_fake(run: RunDir) -> LMStudioServer:
     bin_dir = run.path / "bin"
     log_file = run.path / "fake-server.log"
     bin_dir.mkdir(exist_ok=True)
-    install_fake_lms(bin_dir)
+    install_fake_lms(bin_dir, home)
     with open(log_file, "wb") as log:
         process = subprocess.Popen(
             [
@@ -256,18 +256,12 @@ def _first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
     return buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
 
 
-def install_fake_lms(bin_dir: Path) -> Path:
-    """Put an ``lms`` launcher for the fake into ``bin_dir`` (using this interpreter)."""
-    try:
-        from fake_lms.launcher import install_lms
-    except ImportError:  # pragma: no cover - older fake without the launcher module
-        install_lms = None
-    if install_lms is not None:
-        return Path(install_lms(bin_dir))
-    target = bin_dir / "lms"
-    target.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m fake_lms "$@"\n', encoding="utf-8")
-    target.chmod(0o755)
-    return target
+def install_fake_lms(bin_dir: Path, home: Path) -> Path:
+    """Put an ``lms`` launcher for the fake into ``bin_dir`` (using this interpreter). It defaults to
+    ``home`` when ``LMS_FAKE_HOME`` is unset, for tools that scrub the environment of what they run."""
+    from fake_lms.launcher import install_lms
+
+    return Path(install_lms(bin_dir, home=home))
 
 
 def activate_fake_environment(server: LMStudioServer) -> dict[str, str | None]:

@@ -518,3 +518,41 @@ def test_unauthorized_skip_reason(pytester: pytest.Pytester, tmp_path: Path) -> 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def test_live_mode_starts_server_with_lms_and_stops_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fake_lms.launcher import install_lms
+
+    home = tmp_path / "lms-home"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    install_lms(bin_dir)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("LMS_FAKE_HOME", str(home))
+    port = free_port()
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.lmstudio(models=["google/gemma-3-1b"])
+        def test_x(lmstudio_server, lmstudio_client):
+            assert lmstudio_server.mode == "live" and lmstudio_server.started_by_run
+            assert "server start --port" in lmstudio_server.how
+            assert lmstudio_client.chat("hi").text
+    """)
+    result = pytester.runpytest_subprocess("--lmstudio-url", f"http://127.0.0.1:{port}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*(not running; will try `lms server start`)*",
+            "*stopped LM Studio's server (`lms server stop`), which this run had started*",
+        ]
+    )
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    invocations = [
+        json.loads(line)["argv"]
+        for line in (home / "server-logs" / "lms-invocations.jsonl").read_text().splitlines()
+    ]
+    assert invocations == [["server", "start", "--port", str(port)], ["server", "stop"]]
