@@ -24,8 +24,12 @@ SUITE = "\n".join(f"def test_{i}():\n    assert {i} == {i}\n" for i in range(50)
 
 def time_pytest(directory: Path, *extra: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(directory)],
-                   check=True, capture_output=True, cwd=directory)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(directory)],
+        check=True,
+        capture_output=True,
+        cwd=directory,
+    )
     return time.perf_counter() - start
 
 
@@ -60,7 +64,9 @@ def bench_fake_start(runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     with_plugin, without = bench_overhead(args.runs)
@@ -71,10 +77,16 @@ def main() -> None:
     rows = [
         ("pytest run, 50 plain tests, plugin loaded", f"{med_with * 1000:.1f} ms", ""),
         ("pytest run, 50 plain tests, -p no:lmstudio", f"{med_without * 1000:.1f} ms", ""),
-        ("added by the plugin (median difference)", f"{added_ms:.1f} ms",
-         f"target < 30 ms: {'PASS' if added_ms < 30 else 'MISS'}; ratio {med_with / med_without:.3f}x"),
-        ("fake-mode session start (median)", f"{start_ms:.1f} ms",
-         f"target < 300 ms: {'PASS' if start_ms < 300 else 'MISS'}; max {max(starts) * 1000:.1f} ms"),
+        (
+            "added by the plugin (median difference)",
+            f"{added_ms:.1f} ms",
+            f"target < 30 ms: {'PASS' if added_ms < 30 else 'MISS'}; ratio {med_with / med_without:.3f}x",
+        ),
+        (
+            "fake-mode session start (median)",
+            f"{start_ms:.1f} ms",
+            f"target < 300 ms: {'PASS' if start_ms < 300 else 'MISS'}; max {max(starts) * 1000:.1f} ms",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{width}}  {'value':>10}  note")

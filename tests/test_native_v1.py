@@ -519,7 +519,7 @@ def test_chat_missing_fields_and_errors_are_v1_shaped(client):
     embedding = client.post(
         "/api/v1/chat", json={"model": "text-embedding-nomic-embed-text-v1.5", "input": "x"}
     )
-    assert embedding.status_code == 400 and embedding.json()["error"]["type"] == "model_not_found"
+    assert embedding.status_code == 400 and embedding.json()["error"]["type"] == "invalid_request"
     integrations = client.post(
         "/api/v1/chat", json={"model": "google/gemma-3-1b", "input": "x", "integrations": ["mcp/playwright"]}
     )

@@ -95,7 +95,7 @@ def wrong_model_type(name: str, actual: str, wanted: str) -> Reply:
         f'Model "{name}" is an {actual} model and cannot be used for {wanted}. '
         f"Please specify a model of the right type.",
         param="model",
-        code="model_not_found",
+        code=None,
     )
 
 

@@ -82,6 +82,8 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     messages = body["messages"]
     if not isinstance(messages, list):
         raise ApiError(errors.invalid_field("'messages' must be an array of message objects", "messages"))
+    if not messages:
+        raise ApiError(errors.invalid_field("'messages' must contain at least one message", "messages"))
     out = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
