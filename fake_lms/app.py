@@ -8,6 +8,9 @@ log in the home.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 import sys
 import threading
@@ -36,6 +39,7 @@ class LMStudioApp:
         self.log_requests = log_requests
         self.handler_errors: list[BaseException] = []
         self._log_lock = threading.Lock()
+        self._log_file_fd: int | None = None
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
         header = req.header("authorization")
@@ -117,5 +121,23 @@ class LMStudioApp:
                 pass
         if notes:
             record.update(notes)
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._log_lock:
-            self.ctx.home.append_jsonl(self.ctx.home.request_log_file, record)
+            try:
+                os.write(self._log_fd(), line)  # one O_APPEND write: whole lines even with other writers
+            except OSError:
+                self._log_file_fd = None
+                os.write(self._log_fd(), line)
+
+    def _log_fd(self) -> int:
+        if self._log_file_fd is None:
+            path = self.ctx.home.request_log_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._log_file_fd
+
+    def close(self) -> None:
+        if self._log_file_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._log_file_fd)
+            self._log_file_fd = None

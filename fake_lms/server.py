@@ -22,6 +22,7 @@ from fake_lms import http
 from fake_lms.api.context import VERSION, Context
 from fake_lms.app import LMStudioApp
 from fake_lms.catalog import Catalog, ModelSpec
+from fake_lms.scripting import ScriptingMixin
 from fake_lms.state import Home, Settings
 
 DEFAULT_PORT = 1234
@@ -31,7 +32,7 @@ class PortInUse(OSError):
     """The fake cannot bind its port."""
 
 
-class FakeLMStudio(HTTPServer):
+class FakeLMStudio(ScriptingMixin, HTTPServer):
     """A fake LM Studio: ``with FakeLMStudio() as fake: openai.OpenAI(base_url=fake.base_url)``.
 
     ``home`` is the fake LM Studio home (a new temporary directory by default; never a real
@@ -75,6 +76,7 @@ class FakeLMStudio(HTTPServer):
         if log_limit is not None:
             self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
         self._log_limit = log_limit
+        self._init_scripting()  # replies, faults, recorded requests, control API (fake_lms.scripting)
 
     # -- URLs ----------------------------------------------------------------------------------
     @property
@@ -138,6 +140,7 @@ class FakeLMStudio(HTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
         if server is not None:
             server.server_close()
+        self.app.close()
 
     def clear_log(self) -> None:
         if self._log_limit is not None:

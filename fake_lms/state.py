@@ -36,6 +36,7 @@ from filelock import FileLock
 from fake_lms.catalog import Catalog, ModelSpec
 
 STATE_VERSION = 1
+RECHECK_SECONDS = 0.001
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
 
 
@@ -211,8 +212,10 @@ class Home:
         self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: StateData | None = None
+        self._cache_checked = 0.0
         self._catalog_key: tuple[int, int, int] | None = None
         self._catalog: Catalog | None = None
+        self._catalog_checked = 0.0
         self._thread_lock = threading.RLock()
         self._initialise(catalog)
 
@@ -261,6 +264,10 @@ class Home:
 
     @property
     def catalog(self) -> Catalog:
+        now = time.monotonic()
+        if self._catalog is not None and now - self._catalog_checked < RECHECK_SECONDS:
+            return self._catalog
+        self._catalog_checked = now
         key = self._file_key(self.catalog_file)
         if key != self._catalog_key or self._catalog is None:
             self._catalog = Catalog.from_data(
@@ -270,7 +277,15 @@ class Home:
         return self._catalog
 
     def snapshot(self) -> StateData:
-        """The current state (cached until the file changes). Do not mutate it."""
+        """The current state (cached until the file changes). Do not mutate it.
+
+        Changes made through this object are seen at once; changes by other processes within
+        ``RECHECK_SECONDS`` (the file is stat'ed at most once per millisecond: one request asks
+        for the state several times)."""
+        now = time.monotonic()
+        if self._cache is not None and now - self._cache_checked < RECHECK_SECONDS:
+            return self._cache
+        self._cache_checked = now
         key = self._file_key(self.state_file)
         cache = self._cache
         if key is not None and key == self._cache_key and cache is not None:
@@ -296,6 +311,7 @@ class Home:
             yield state
             self._write_state(state)
             self._cache, self._cache_key = state, self._file_key(self.state_file)
+            self._cache_checked = time.monotonic()
 
     @staticmethod
     def _prune(state: StateData, now: float) -> None:

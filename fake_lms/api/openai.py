@@ -7,8 +7,7 @@ so a streamed and a non-streamed call for the same request say the same thing.
 
 from __future__ import annotations
 
-import secrets
-import string
+import random
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -19,13 +18,16 @@ from fake_lms.api.context import Context, Resolved
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
 
-_B36 = string.ascii_lowercase + string.digits
 DONE = SSEEvent("[DONE]")
 ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
 
+_RNG = random.Random()  # ids need to be unique-looking, not secret: 20x cheaper than `secrets`
+
+
 def _rand36(n: int) -> str:
-    return "".join(secrets.choice(_B36) for _ in range(n))
+    """``n`` random lowercase alphanumerics (hex digits: the same shape as LM Studio's base36 ids)."""
+    return format(_RNG.getrandbits(4 * n), f"0{n}x")
 
 
 def object_body(req: ApiRequest) -> dict[str, Any]:
