@@ -556,3 +556,41 @@ def test_live_mode_starts_server_with_lms_and_stops_it(
         for line in (home / "server-logs" / "lms-invocations.jsonl").read_text().splitlines()
     ]
     assert invocations == [["server", "start", "--port", str(port)], ["server", "stop"]]
+
+
+def test_async_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import asyncio
+        import pytest
+
+        @pytest.mark.lmstudio(models=["qwen/qwen3-4b"])
+        def test_async_client(lmstudio_async_client):
+            result = asyncio.run(lmstudio_async_client.chat("async hello"))
+            assert "async hello" in result.text
+
+        @pytest.mark.lmstudio(models=["qwen/qwen3-4b"])
+        def test_async_openai(lmstudio_async_openai):
+            async def go():
+                reply = await lmstudio_async_openai.chat.completions.create(
+                    model="qwen/qwen3-4b", messages=[{"role": "user", "content": "hi"}])
+                return reply.choices[0].message.content
+            assert asyncio.run(go())
+    """)
+    result = pytester.runpytest_subprocess(
+        "--lmstudio-mode=fake", "-W", "error::pytest.PytestUnraisableExceptionWarning"
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_lmstudio_lms_fixture_uses_the_fake_lms(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_lms(lmstudio_lms, lmstudio_server):
+            lmstudio_lms.load("google/gemma-3-1b", identifier="g1")
+            assert [m["identifier"] for m in lmstudio_lms.ps()] == ["g1"]
+            port = int(lmstudio_server.url.rsplit(":", 1)[1])
+            assert lmstudio_lms.server_status() == {"running": True, "port": port}
+            lmstudio_lms.unload("g1")
+            assert lmstudio_lms.ps() == []
+    """)
+    result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
+    result.assert_outcomes(passed=1)
