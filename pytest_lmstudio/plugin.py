@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from pytest_lmstudio.lms import Lms
     from pytest_lmstudio.models import LMStudioModel, ModelManager
 
+# the in-process fake for scripted replies and faults (`lmstudio_fake`) lives in its own module
+pytest_plugins = ["pytest_lmstudio.fake_fixture"]
+
 MARKER_HELP = (
     "lmstudio(models=None): the test needs LM Studio (a real one, or the bundled fake with "
     "--lmstudio-mode=fake/auto); `models` are ensured downloaded and loaded once per run"

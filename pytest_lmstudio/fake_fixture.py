@@ -1,0 +1,48 @@
+"""The ``lmstudio_fake`` fixture: an in-process fake LM Studio to script, break and inspect.
+
+One ``FakeLMStudio`` per pytest process (so one per xdist worker) is started on first use and
+``reset()`` before every test: scripted replies, faults, recorded requests, pytest-httpserver
+expectations, settings, loaded models and logs never leak from one test to the next. At teardown
+errors raised inside the fake (its handlers, or a ``match=`` callable) are re-raised in the test,
+and so are failed pytest-httpserver expectations.
+
+Loaded by the pytest-lmstudio plugin; usable on its own with ``-p pytest_lmstudio.fake_fixture``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from fake_lms.server import FakeLMStudio
+from fake_lms.state import Home
+
+
+@pytest.fixture(scope="session")
+def _lmstudio_fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLMStudio]:
+    home_dir = tmp_path_factory.mktemp("lmstudio-fake-home")
+    fake = FakeLMStudio(home=Home(home_dir))
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.accept_connections()
+        if fake.is_running():
+            fake.stop()
+        shutil.rmtree(home_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def lmstudio_fake(_lmstudio_fake_server: FakeLMStudio) -> Iterator[FakeLMStudio]:
+    """A fake LM Studio for this test: ``lmstudio_fake.base_url`` for OpenAI clients,
+    ``lmstudio_fake.reply(...)`` / ``.fail(...)`` / ``.fault(...)`` to script it,
+    ``lmstudio_fake.requests`` and ``.assert_called_with(...)`` to check what the code sent."""
+    fake = _lmstudio_fake_server
+    fake.reset()
+    if not fake.is_running():  # a previous test stopped it
+        fake.start()
+    yield fake
+    fake.check_handler_errors()
+    fake.check_assertions()
