@@ -9,7 +9,6 @@ log in the home.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 from fake_lms.api import errors, routes
 from fake_lms.api.context import Context
 from fake_lms.api.errors import ApiError
-from fake_lms.api.types import ApiRequest, Reply
+from fake_lms.api.types import ApiRequest, Reply, dumps
 
 TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
@@ -121,7 +120,7 @@ class LMStudioApp:
                 pass
         if notes:
             record.update(notes)
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        line = (dumps(record) + "\n").encode()
         with self._log_lock:
             try:
                 os.write(self._log_fd(), line)  # one O_APPEND write: whole lines even with other writers

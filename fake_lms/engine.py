@@ -9,6 +9,7 @@ content chunks, and ``max_tokens=N`` cuts the reply after exactly N tokens.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -432,7 +433,7 @@ class Generation:
     reasoning_tokens: list[str] = field(default_factory=list)
     stop_reason: str = "eosFound"  # LM Studio's stats.stop_reason
 
-    @property
+    @functools.cached_property
     def completion_tokens(self) -> int:
         calls = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in self.tool_calls)
         return len(self.content_tokens) + len(self.reasoning_tokens) + calls

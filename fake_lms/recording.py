@@ -56,7 +56,8 @@ class Headers(Mapping[str, str]):
         pairs = items.items() if isinstance(items, Mapping) else items
         self._items: dict[str, tuple[str, str]] = {}
         for name, value in pairs:
-            self._items[name.lower()] = (name, redact(name, value))
+            lowered = name.lower()
+            self._items[lowered] = (name, redact(name, value) if lowered in SECRET_HEADERS else value)
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]

@@ -227,6 +227,9 @@ class Refusal:
         self.end()
 
 
+API_REQUEST_KEY = "fake_lms.api_request"
+
+
 class ScriptingMixin(ScriptingMethods):
     """Scripting for ``FakeLMStudio`` (in process). Needs ``home``, ``ctx``, ``app`` and the
     pytest-httpserver base; ``_init_scripting()`` is called at the end of ``__init__``."""
@@ -274,7 +277,9 @@ class ScriptingMixin(ScriptingMethods):
             return control.respond(self, request)
         from fake_lms import http
 
-        record = RequestRecord.from_api_request(http.to_api_request(request))
+        api_request = http.to_api_request(request)
+        request.environ[API_REQUEST_KEY] = api_request  # parsed once, reused by lmstudio_response
+        record = RequestRecord.from_api_request(api_request)
         self._recorded.append(record)
         self.script.local.record = record
         with self._idle:

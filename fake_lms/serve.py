@@ -7,6 +7,7 @@ parent process can read one line and start talking to it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dumps({"pid": os.getpid(), "host": args.host, "port": fake.port, "url": fake.url}),
         encoding="utf-8",
     )
+    gc.freeze()  # start-up objects never need collecting: full collections stay short under load
     print(fake.url, flush=True)
     print(
         f"fake LM Studio serving {fake.url} (home: {home.path}); Ctrl-C to stop", file=sys.stderr, flush=True

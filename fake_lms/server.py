@@ -22,7 +22,7 @@ from fake_lms import http
 from fake_lms.api.context import VERSION, Context
 from fake_lms.app import LMStudioApp
 from fake_lms.catalog import Catalog, ModelSpec
-from fake_lms.scripting import ScriptingMixin
+from fake_lms.scripting import API_REQUEST_KEY, ScriptingMixin
 from fake_lms.state import Home, Settings
 
 DEFAULT_PORT = 1234
@@ -156,7 +156,8 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
         return self.lmstudio_response(request)
 
     def lmstudio_response(self, request: Request) -> Response:
-        reply = self.app.handle(http.to_api_request(request))
+        api_request = request.environ.get(API_REQUEST_KEY) or http.to_api_request(request)
+        reply = self.app.handle(api_request)
         return http.to_response(reply, request)
 
     def check_handler_errors(self) -> None:

@@ -204,6 +204,7 @@ class Home:
         self.models_dir = self.path / "models"
         self.logs_dir = self.path / "server-logs"
         self.state_file = self.internal / "fake-state.json"
+        self._state_path = str(self.state_file)  # stat'ed on the request path: skip Path conversion
         self.catalog_file = self.internal / "fake-catalog.json"
         self.server_config_file = self.internal / "http-server-config.json"
         self.server_pid_file = self.internal / "fake-server.json"
@@ -252,9 +253,9 @@ class Home:
         self._write_json(self.state_file, state.to_json())
 
     @staticmethod
-    def _file_key(path: Path) -> tuple[int, int, int] | None:
+    def _file_key(path: Path | str) -> tuple[int, int, int] | None:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -286,7 +287,7 @@ class Home:
         if self._cache is not None and now - self._cache_checked < RECHECK_SECONDS:
             return self._cache
         self._cache_checked = now
-        key = self._file_key(self.state_file)
+        key = self._file_key(self._state_path)
         cache = self._cache
         if key is not None and key == self._cache_key and cache is not None:
             return cache
@@ -490,8 +491,8 @@ class Home:
         """Record use of an instance (resets its idle TTL). Writes are throttled: at most once per
         second, or per 5% of the TTL when that is shorter."""
         now = time.time() if now is None else now
-        inst = self.find_instance(identifier)
-        if inst is None:
+        inst = next((i for i in self.snapshot().instances if i.identifier == identifier), None)
+        if inst is None or inst.expired(now):
             return
         threshold = 1.0 if inst.ttl_seconds is None else min(1.0, inst.ttl_seconds * 0.05)
         if now - inst.last_used < threshold:

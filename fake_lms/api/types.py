@@ -100,13 +100,16 @@ class Reply:
     def body_bytes(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        return _ENCODER.encode(self.body).encode()
 
     def iter_stream(self) -> Iterator[StreamItem]:
         assert self.stream is not None
         return iter(self.stream)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per call
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON as LM Studio (Express) writes it."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(obj)
