@@ -53,11 +53,19 @@ class Headers(Mapping[str, str]):
     """Request headers: read-only, case-insensitive, credentials redacted."""
 
     def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        self._items: dict[str, tuple[str, str]] = {}
-        for name, value in pairs:
-            lowered = name.lower()
-            self._items[lowered] = (name, redact(name, value) if lowered in SECRET_HEADERS else value)
+        self._source: Any = items  # copied and redacted on first use: most records are never read
+        self._built: dict[str, tuple[str, str]] | None = None
+
+    @property
+    def _items(self) -> dict[str, tuple[str, str]]:
+        if self._built is None:
+            pairs = self._source.items() if isinstance(self._source, Mapping) else self._source
+            built: dict[str, tuple[str, str]] = {}
+            for name, value in pairs:
+                lowered = name.lower()
+                built[lowered] = (name, redact(name, value) if lowered in SECRET_HEADERS else value)
+            self._built, self._source = built, None
+        return self._built
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]

@@ -21,6 +21,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from fake_lms import http
 from fake_lms.recording import (
     RequestLog,
     RequestRecord,
@@ -245,7 +246,7 @@ class ScriptingMixin(ScriptingMethods):
         self.ctx.scripts = self.script
         self._recorded = RequestLog(limit=self._log_limit)
         self._inflight = 0
-        self._idle = threading.Condition()
+        self._inflight_lock = threading.Lock()  # a plain lock: cheaper than a Condition per request
         self._refusal_lock = threading.RLock()
         self._refusing = False
         self._refusal_timer: threading.Timer | None = None
@@ -275,34 +276,29 @@ class ScriptingMixin(ScriptingMethods):
             from fake_lms import control
 
             return control.respond(self, request)
-        from fake_lms import http
-
         api_request = http.to_api_request(request)
         request.environ[API_REQUEST_KEY] = api_request  # parsed once, reused by lmstudio_response
         record = RequestRecord.from_api_request(api_request)
         self._recorded.append(record)
         self.script.local.record = record
-        with self._idle:
+        with self._inflight_lock:
             self._inflight += 1
         try:
             response = super().application(request)  # type: ignore[misc]
         finally:
             self.script.local.record = None
-            with self._idle:
+            with self._inflight_lock:
                 self._inflight -= 1
-                self._idle.notify_all()
         record.status = response.status_code
         return response
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being dispatched (streamed bodies may still be sending)."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._inflight > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
+        while self._inflight > 0:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
         return True
 
     # -- state ---------------------------------------------------------------------------------
