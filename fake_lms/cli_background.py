@@ -19,25 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from fake_lms.cli_probe import port_accepts_connections
+from fake_lms.procs import pid_alive
 from fake_lms.state import Home
 
 SERVER_LOG_NAME = "fake-server.log"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie nobody reaped (containers without an init) has exited
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _is_fake_server(pid: int) -> bool:
@@ -56,7 +43,7 @@ def running_server(home: Home) -> dict[str, Any] | None:
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(pid) or not _is_fake_server(pid):
+    if not pid_alive(pid) or not _is_fake_server(pid):
         return None
     return info
 
@@ -122,12 +109,12 @@ def stop(home: Home, info: dict[str, Any]) -> bool:
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if _alive(pid) and hasattr(signal, "SIGKILL"):
+    if pid_alive(pid) and hasattr(signal, "SIGKILL"):
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 2.0
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
     port = info.get("port")
     if isinstance(port, int):
@@ -140,4 +127,4 @@ def stop(home: Home, info: dict[str, Any]) -> bool:
             home.server_pid_file.unlink()
     except (OSError, ValueError, TypeError):
         pass
-    return not _alive(pid)
+    return not pid_alive(pid)

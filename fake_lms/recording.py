@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fake_lms.api.types import ApiRequest
+from fake_lms.engine import content_text
 
 REDACTED = "<redacted>"
 # header names whose values are credentials (compared lower-case)
@@ -86,20 +87,6 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Headers({dict(self.items())!r})"
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return "\n".join(parts)
-    return ""
 
 
 class RequestRecord:
@@ -233,7 +220,7 @@ class RequestRecord:
         """Text of the last user message (the prompt of a completion, the input of embeddings)."""
         for message in reversed(self.messages or []):
             if isinstance(message, Mapping) and message.get("role") == "user":
-                return _content_text(message.get("content"))
+                return content_text(message.get("content"))
         prompt = self.get("prompt")
         if isinstance(prompt, str):
             return prompt

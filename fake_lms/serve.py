@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from fake_lms.catalog import Catalog, CatalogError
+from fake_lms.procs import pid_alive
 from fake_lms.server import DEFAULT_PORT, FakeLMStudio
 from fake_lms.state import Home, StateError
 
@@ -80,16 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = {
@@ -141,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         while not stop.wait(0.5):
-            if args.watch_pid is not None and not _alive(args.watch_pid):
+            if args.watch_pid is not None and not pid_alive(args.watch_pid):
                 print(
                     f"fake LM Studio: process {args.watch_pid} is gone; stopping", file=sys.stderr, flush=True
                 )

@@ -307,6 +307,8 @@ def release(run: RunDir) -> str | None:
 def _terminate(pid: int, timeout: float = 10.0) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
+    from fake_lms.procs import pid_alive
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -314,23 +316,8 @@ def _terminate(pid: int, timeout: float = 10.0) -> None:
             if done == pid:
                 return
         except ChildProcessError:  # not our child (started by an xdist worker): poll for it
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for another parent to reap it counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
