@@ -43,6 +43,11 @@ class ModelManager:
         self.run = run
         self._cache: dict[str, LMStudioModel] = {}
 
+    @property
+    def allow_download(self) -> bool:
+        """Downloads as set; unset (auto mode) means: free on the fake, off for a real LM Studio."""
+        return self.server.is_fake if self.settings.download is None else self.settings.download
+
     def _client(self) -> Any:
         from pytest_lmstudio.client import LMStudioClient
 
@@ -77,7 +82,7 @@ class ModelManager:
         started = time.monotonic()
         try:
             with self._client() as client:
-                report = client.ensure_ready(key, allow_download=self.settings.download, ttl=ttl)
+                report = client.ensure_ready(key, allow_download=self.allow_download, ttl=ttl)
         except errors.Unauthorized as exc:
             raise Unavailable(
                 f"LM Studio at {self.server.url} refused the request: unauthorized ({exc})",
@@ -85,7 +90,7 @@ class ModelManager:
                 kind="unauthorized",
             ) from None
         except errors.ModelNotFound as exc:
-            if self.settings.download:
+            if self.allow_download:
                 raise Unavailable(
                     f"model {key!r} is not available in LM Studio at {self.server.url} ({exc})",
                     f"Check the model key (`lms ls`, or `lms get {key}`)",

@@ -410,12 +410,22 @@ def load_flow(
         body["context_length"] = context_length
     body.update({k: v for k, v in (config or {}).items() if v is not None})
     body["echo_load_config"] = True
-    if ttl is not None:
-        body["ttl"] = ttl
-    if identifier is not None:
-        body["identifier"] = identifier
+    extensions = {k: v for k, v in (("ttl", ttl), ("identifier", identifier)) if v is not None}
     try:
-        data = yield Call("POST", "/api/v1/models/load", body, timeout=timeout or LOAD_TIMEOUT, model=key)
+        try:
+            data = yield Call(
+                "POST",
+                "/api/v1/models/load",
+                {**body, **extensions},
+                timeout=timeout or LOAD_TIMEOUT,
+                model=key,
+            )
+        except BadRequest as exc:
+            # `ttl` and `identifier` are not documented for /api/v1/models/load; LM Studio validates
+            # v1 bodies strictly ("Unrecognized key(s) in object: 'ttl'"), so load without them.
+            if not extensions or "unrecognized key" not in (exc.server_message or str(exc)).lower():
+                raise
+            data = yield Call("POST", "/api/v1/models/load", body, timeout=timeout or LOAD_TIMEOUT, model=key)
     except WrongEndpoint:
         raise
     except (BadRequest, ServerError, BadResponse) as exc:

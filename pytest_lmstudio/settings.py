@@ -89,7 +89,7 @@ class Settings:
     url: str = DEFAULT_URL
     api_key: str | None = field(default=None, repr=False)
     start: bool = True
-    download: bool = False
+    download: bool | None = False  # None (auto mode): on when the run ends up on the fake
     model: str | None = None
     ttl: int = 900
     timeout: float = 120.0
@@ -202,7 +202,8 @@ def resolve(
             values["api_key"] = fallback.api_key
             sources["api-key"] = f"env {fallback.api_key_source}"
     if "download" not in values:
-        values["download"] = values.get("mode", "live") == "fake"
+        mode = values.get("mode", "live")
+        values["download"] = None if mode == "auto" else mode == "fake"
     if "url" in values:
         from pytest_lmstudio.urls import normalize_base_url
 

@@ -504,3 +504,26 @@ def test_all_errors_share_the_base_class() -> None:
         StreamError,
     ):
         assert issubclass(cls, LMStudioError)
+
+
+def test_load_retries_without_extensions_when_lm_studio_rejects_unknown_keys(httpserver: HTTPServer) -> None:
+    strict = {"error": {"message": "Unrecognized key(s) in object: 'ttl'", "type": "invalid_request",
+                        "code": "unrecognized_keys"}}
+    httpserver.expect_ordered_request(
+        "/api/v1/models/load", method="POST", json={"model": "m", "echo_load_config": True, "ttl": 60}
+    ).respond_with_json(strict, status=400)
+    httpserver.expect_ordered_request(
+        "/api/v1/models/load", method="POST", json={"model": "m", "echo_load_config": True}
+    ).respond_with_json({"type": "llm", "instance_id": "m", "load_time_seconds": 0.5, "status": "loaded"})
+    with client(httpserver) as lms:
+        assert lms.load("m", ttl=60).instance_id == "m"
+    httpserver.check_assertions()
+
+
+def test_load_other_400_is_not_retried(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/api/v1/models/load", method="POST").respond_with_json(
+        {"error": {"message": "Insufficient memory", "type": "invalid_request"}}, status=400
+    )
+    with client(httpserver) as lms, pytest.raises(LoadFailed, match="Insufficient memory"):
+        lms.load("m", ttl=60)
+    assert len(httpserver.log) == 1

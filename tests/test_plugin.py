@@ -594,3 +594,18 @@ def test_lmstudio_lms_fixture_uses_the_fake_lms(pytester: pytest.Pytester) -> No
     """)
     result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
     result.assert_outcomes(passed=1)
+
+
+def test_auto_mode_on_the_fake_downloads_missing_models(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.lmstudio(models=["openai/gpt-oss-20b"])
+        def test_x(lmstudio_server, lmstudio_settings, lmstudio_model):
+            assert lmstudio_server.is_fake and lmstudio_settings.download is None
+            assert lmstudio_model("openai/gpt-oss-20b").downloaded_by_run
+    """)
+    result = pytester.runpytest_subprocess(
+        "--lmstudio-mode=auto", "--lmstudio-url", f"http://127.0.0.1:{free_port()}"
+    )
+    result.assert_outcomes(passed=1)
