@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from fake_lms.server import FakeLMStudio
-from fake_lms.state import Home
+if TYPE_CHECKING:
+    from fake_lms.server import FakeLMStudio
 
 
 @pytest.fixture(scope="session")
 def _lmstudio_fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLMStudio]:
+    from fake_lms.server import FakeLMStudio  # imported on use: plugin start-up stays cheap
+    from fake_lms.state import Home
+
     home_dir = tmp_path_factory.mktemp("lmstudio-fake-home")
     fake = FakeLMStudio(home=Home(home_dir))
     fake.start()
