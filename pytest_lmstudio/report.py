@@ -15,6 +15,9 @@ SKIP_PREFIX = "LM Studio: "
 
 
 def header(settings: Settings) -> str:
+    if settings.mode == "fake":  # the fake picks its own port: the configured URL is not used
+        line = "lmstudio: mode=fake (the bundled fake starts when a test needs it)"
+        return line + (f" model={settings.model}" if settings.model else "")
     line = f"lmstudio: mode={settings.mode} url={settings.url}"
     if settings.mode in ("live", "auto"):
         found = readiness.probe(settings.url, timeout=0.5)
@@ -24,8 +27,6 @@ def header(settings: Settings) -> str:
             line += " (not running: the bundled fake will be used)"
         else:
             line += " (not running" + ("; will try `lms server start`)" if settings.start else ")")
-    elif settings.mode == "fake":
-        line += " (the bundled fake starts when a test needs it)"
     if settings.model:
         line += f" model={settings.model}"
     return line
