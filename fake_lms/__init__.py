@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Catalog", "CatalogError", "FakeLMStudio", "Home", "ModelSpec", "Settings"]
 __version__ = "0.1.0"
+LMSTUDIO_VERSION = "0.4.4+1"  # the LM Studio version the fake reports (/lms-status)
 
 _EXPORTS = {
     "Catalog": "fake_lms.catalog",

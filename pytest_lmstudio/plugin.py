@@ -159,6 +159,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return report.header(session.settings) if session is not None else None
 
 
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or session.settings.mode == "off":
+        return None
+    marked: list[str] = []
+    for item in items:
+        try:
+            marked.extend(_marker_models(item))
+        except pytest.UsageError:
+            pass  # reported when the test runs
+    return report.models_line(session.settings, marked)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is not None:

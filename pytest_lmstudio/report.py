@@ -16,7 +16,11 @@ SKIP_PREFIX = "LM Studio: "
 
 def header(settings: Settings) -> str:
     if settings.mode == "fake":  # the fake picks its own port: the configured URL is not used
-        line = "lmstudio: mode=fake (the bundled fake starts when a test needs it)"
+        from fake_lms import LMSTUDIO_VERSION
+
+        line = (
+            f"lmstudio: mode=fake (bundled fake LM Studio {LMSTUDIO_VERSION}; it starts when a test needs it)"
+        )
         return line + (f" model={settings.model}" if settings.model else "")
     line = f"lmstudio: mode={settings.mode} url={settings.url}"
     if settings.mode in ("live", "auto"):
@@ -30,6 +34,14 @@ def header(settings: Settings) -> str:
     if settings.model:
         line += f" model={settings.model}"
     return line
+
+
+def models_line(settings: Settings, marked: list[str]) -> str | None:
+    """After collection: the models this run's tests ask for (markers and --lmstudio-model)."""
+    models = list(dict.fromkeys([*([settings.model] if settings.model else []), *marked]))
+    if not models:
+        return None
+    return f"lmstudio: models for this run: {', '.join(models)} (loaded once, when first needed)"
 
 
 def request_stats(home: str | None) -> dict[str, Any] | None:

@@ -266,7 +266,8 @@ def test_fake_mode_fixtures(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "*lmstudio: mode=fake*",
+            "*lmstudio: mode=fake (bundled fake LM Studio 0.4.4+1; it starts when a test needs it)*",
+            "*lmstudio: models for this run: qwen/qwen3-4b (loaded once, when first needed)*",
             "*server: http://127.0.0.1:* (bundled fake LM Studio (pid *), LM Studio 0.4.4+1)*",
             "*models loaded by this run: qwen/qwen3-4b (*), google/gemma-3-1b (*)*unloaded at the end*",
             "*stopped the bundled fake LM Studio (pid *)*",

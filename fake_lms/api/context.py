@@ -16,13 +16,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fake_lms import LMSTUDIO_VERSION
 from fake_lms.api import errors
 from fake_lms.api.errors import ApiError
 from fake_lms.catalog import ModelSpec
 from fake_lms.state import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
 
 Kind = Literal["llm", "embedding"]
-VERSION = "0.4.4+1"
+VERSION = LMSTUDIO_VERSION
 
 
 @dataclass(frozen=True)
