@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fake_lms.api import native, native_v1, openai, responses
+from fake_lms.api import anthropic, native, native_v1, openai, responses
 from fake_lms.api.context import Context
 from fake_lms.api.types import ApiRequest, Reply
 
@@ -20,6 +20,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/completions"): openai.completions,
     ("POST", "/v1/embeddings"): openai.embeddings,
     ("POST", "/v1/responses"): responses.responses,
+    ("POST", "/v1/messages"): anthropic.messages,
     ("GET", "/api/v0/models"): native.v0_models,
     ("POST", "/api/v0/chat/completions"): native.v0_chat,
     ("POST", "/api/v0/completions"): native.v0_completions,
