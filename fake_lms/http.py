@@ -44,6 +44,30 @@ _WATCHED = ("connection", "expect", "transfer-encoding", "content-type")
 _date_cache: tuple[int, str] = (0, "")
 
 
+# Node's reason phrases where Python's differ (or changed between Python versions)
+_NODE_PHRASES = {
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Entity",
+}
+_status_lines: dict[int, str] = {}
+
+
+def status_line(code: int, fallback: str) -> str:
+    """``400 Bad Request``: the status as Express (Node) words it. werkzeug upper-cases the reason
+    (``400 BAD REQUEST``), which clients show: httpx's ``HTTPStatusError`` (llama-index) and
+    ``requests``' ``raise_for_status`` (llm-lmstudio) put the phrase in their messages."""
+    line = _status_lines.get(code)
+    if line is None:
+        try:
+            phrase = _NODE_PHRASES.get(code) or HTTPStatus(code).phrase
+        except ValueError:
+            return fallback
+        line = _status_lines[code] = f"{code} {phrase}"
+    return line
+
+
 def http_date() -> str:
     """The ``Date`` header value for now (formatted once a second)."""
     global _date_cache
@@ -247,7 +271,7 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         first = next(iterator, b"")  # the status is only known once the app started its body
         status: str = started["status"]
         code = int(status.split(None, 1)[0])
-        head = [f"HTTP/1.1 {status}\r\n"]
+        head = [f"HTTP/1.1 {status_line(code, status)}\r\n"]
         has_length = False
         for key, value in started["headers"]:
             if key.lower() == "content-length":
