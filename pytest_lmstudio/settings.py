@@ -9,6 +9,7 @@ commonly read (see :mod:`pytest_lmstudio.config`).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 MODES = ("live", "fake", "auto", "off")
 DEFAULT_URL = "http://127.0.0.1:1234"
 TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off", ""}
+FALSE = {"0", "false", "no", "off"}
 
 
 class SettingsError(pytest.UsageError):
@@ -97,17 +98,6 @@ class Settings:
     require: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    def describe(self) -> str:
-        key = "set" if self.api_key else "none"
-        return (
-            f"mode={self.mode} url={self.url} api-key={key} start={_onoff(self.start)} "
-            f"download={_onoff(self.download)} ttl={self.ttl}s"
-        )
-
-
-def _onoff(value: bool) -> str:
-    return "on" if value else "off"
-
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("lmstudio", "LM Studio (pytest-lmstudio)")
@@ -139,8 +129,8 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def _convert(opt: Option, raw: Any, source: str) -> Any:
-    if raw is None:
-        return None
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None  # an empty value means unset, for every kind (a blank CI variable changes nothing)
     if opt.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -170,7 +160,10 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
 
 
 def resolve(
-    cli: Callable[[str], Any], ini: Callable[[str], Any], environ: Mapping[str, str] | None = None
+    cli: Callable[[str], Any],
+    ini: Callable[[str], Any],
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[Warning], None] = warnings.warn,
 ) -> Settings:
     """Resolve every option from the CLI, then ini, then environment, then defaults."""
     env = os.environ if environ is None else environ
@@ -191,10 +184,15 @@ def resolve(
     if "url" not in values or "api_key" not in values:
         from pytest_lmstudio.config import ClientConfig
 
+        own = {k: v for k, v in env.items() if k != "LMSTUDIO_URL"}  # LMSTUDIO_URL is the url option
         try:
-            fallback = ClientConfig.from_env(environ=env)
+            fallback = ClientConfig.from_env(environ=own)
         except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+            # LMSTUDIO_BASE_URL / LM_STUDIO_API_BASE also belong to other tools: a value they accept
+            # but we cannot use must not stop a test run that may never need LM Studio
+            warn(pytest.PytestConfigWarning(f"pytest-lmstudio ignores it: {exc}"))
+            foreign = ("LMSTUDIO_BASE_URL", "LM_STUDIO_API_BASE")
+            fallback = ClientConfig.from_env(environ={k: v for k, v in own.items() if k not in foreign})
         if "url" not in values and fallback.base_url_source not in (None, "default"):
             values["url"] = fallback.urls.root
             sources["url"] = f"env {fallback.base_url_source}"
@@ -222,4 +220,4 @@ def from_config(config: pytest.Config) -> Settings:
         value = config.getini(dest)
         return value if value not in (None, "", []) else None
 
-    return resolve(cli, ini)
+    return resolve(cli, ini, warn=lambda warning: config.issue_config_time_warning(warning, stacklevel=2))

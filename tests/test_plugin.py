@@ -610,3 +610,19 @@ def test_auto_mode_on_the_fake_downloads_missing_models(pytester: pytest.Pyteste
         "--lmstudio-mode=auto", "--lmstudio-url", f"http://127.0.0.1:{free_port()}"
     )
     result.assert_outcomes(passed=1)
+
+
+def test_blank_variables_change_nothing_and_foreign_bad_urls_do_not_stop_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LMSTUDIO_DOWNLOAD", "")
+    monkeypatch.setenv("LMSTUDIO_START", "")
+    monkeypatch.setenv("LM_STUDIO_API_BASE", "ws://localhost:1234")  # another tool's variable
+    pytester.makepyfile("""
+        def test_x(lmstudio_settings):
+            assert lmstudio_settings.download is True and lmstudio_settings.start is True
+            assert lmstudio_settings.url == "http://127.0.0.1:1234"
+    """)
+    result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*pytest-lmstudio ignores it*LM_STUDIO_API_BASE*"])
