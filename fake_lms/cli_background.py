@@ -19,21 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from fake_lms.cli_probe import port_accepts_connections
-from fake_lms.procs import pid_alive
+from fake_lms.procs import is_fake_server, pid_alive
 from fake_lms.state import Home
 
 SERVER_LOG_NAME = "fake-server.log"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-
-
-def _is_fake_server(pid: int) -> bool:
-    """Never signal an unrelated process that reused a stale pid (checked where /proc exists)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True
-    return b"fake_lms" in cmdline or any(part.endswith(b"fake-lms") for part in cmdline)
 
 
 def running_server(home: Home) -> dict[str, Any] | None:
@@ -43,7 +34,7 @@ def running_server(home: Home) -> dict[str, Any] | None:
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not pid_alive(pid) or not _is_fake_server(pid):
+    if not pid_alive(pid) or not is_fake_server(pid):
         return None
     return info
 

@@ -20,3 +20,13 @@ def pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def is_fake_server(pid: int) -> bool:
+    """Is ``pid`` a fake LM Studio? Never signal an unrelated process that reused a stale pid
+    (checked where /proc exists; elsewhere the pid is trusted)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return b"fake_lms" in cmdline or any(part.endswith(b"fake-lms") for part in cmdline)

@@ -298,25 +298,31 @@ def lmstudio_client(
         yield client
 
 
+# An async client's pooled connections belong to the event loop of the test that used them, which
+# is gone by teardown: async fixtures keep no idle connections, so there is nothing left to close.
+NO_IDLE_CONNECTIONS = {"max_keepalive_connections": 0}
+
+
 @pytest.fixture
 def lmstudio_async_client(
     request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
-) -> Iterator[AsyncLMStudioClient]:
-    """The async client (``async with`` is optional; it is closed after the test)."""
-    import asyncio
+) -> AsyncLMStudioClient:
+    """The async client, bound like ``lmstudio_client`` (``async with`` it, or just await calls)."""
+    import httpx
 
     from pytest_lmstudio.client import AsyncLMStudioClient
 
     settings = _session(request.config).settings
-    client = AsyncLMStudioClient(
+    http = httpx.AsyncClient(
+        timeout=settings.timeout, trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS)
+    )
+    return AsyncLMStudioClient(
         lmstudio_server.url,
         api_key=settings.api_key,
         default_model=_default_model(request),
         timeout=settings.timeout,
+        http_client=http,
     )
-    yield client
-    with contextlib.suppress(Exception):
-        asyncio.run(client.aclose())
 
 
 def _openai_kwargs(request: pytest.FixtureRequest, server: LMStudioServer) -> dict[str, Any]:
@@ -335,22 +341,22 @@ def lmstudio_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioSer
         "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
     )
     _default_model(request)
-    client = openai.OpenAI(**_openai_kwargs(request, lmstudio_server))
+    # trust_env=False: a proxy configured for the outside world must not receive loopback requests
+    http = openai.DefaultHttpxClient(trust_env=False)
+    client = openai.OpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
     yield client
     client.close()
 
 
 @pytest.fixture
-def lmstudio_async_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+def lmstudio_async_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Any:
     """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
-    import asyncio
+    import httpx
 
     openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
     _default_model(request)
-    client = openai.AsyncOpenAI(**_openai_kwargs(request, lmstudio_server))
-    yield client
-    with contextlib.suppress(Exception):
-        asyncio.run(client.close())
+    http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS))
+    return openai.AsyncOpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
 
 
 @dataclass(frozen=True)

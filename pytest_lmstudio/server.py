@@ -29,6 +29,7 @@ from pytest_lmstudio.rundir import RunDir
 from pytest_lmstudio.settings import Settings
 
 SERVER_FILE = "server.json"
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # fake servers this process started
 FAKE_START_TIMEOUT = 30.0
 LIVE_START_TIMEOUT = 60.0
 
@@ -145,28 +146,17 @@ def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
             "Start LM Studio on that host, or point --lmstudio-url at a local one",
             kind="not-reachable",
         )
-    try:
-        done = subprocess.run(
-            [str(lms_path), "server", "start", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=LIVE_START_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    from pytest_lmstudio.errors import LmsCommandFailed, LMStudioTimeout
+    from pytest_lmstudio.lms import Lms
+
+    try:  # the runner never blocks on a daemon holding the pipes, and kills the process group on timeout
+        Lms(lms_path).server_start(port, timeout=LIVE_START_TIMEOUT)
+    except (LmsCommandFailed, LMStudioTimeout, OSError) as exc:
         raise Unavailable(
-            f"{not_reachable}; `{lms_path} server start --port {port}` failed: {exc}",
+            f"{not_reachable}; `lms server start --port {port}` failed: {exc}",
             "Start LM Studio yourself and run again",
             kind="not-reachable",
         ) from None
-    if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise Unavailable(
-            f"{not_reachable}; `lms server start --port {port}` exited with {done.returncode}: "
-            + " / ".join(output),
-            "Start LM Studio yourself and run again",
-            kind="not-reachable",
-        )
     try:
         found = readiness.wait_until(
             lambda: readiness.probe(url),
@@ -212,6 +202,7 @@ def start_fake(run: RunDir) -> LMStudioServer:
             start_new_session=True,
         )
     assert process.stdout is not None
+    _CHILDREN[process.pid] = process  # kept, so it is not reported as leaked while it serves the run
     url = _first_line(process, FAKE_START_TIMEOUT)
     process.stdout.close()
     if not url.startswith("http://"):
@@ -267,10 +258,14 @@ def install_fake_lms(bin_dir: Path, home: Path) -> Path:
 def activate_fake_environment(server: LMStudioServer) -> dict[str, str | None]:
     """Put the fake ``lms`` first on PATH and point it at the fake home, for this process and the
     subprocesses it starts. Returns the previous values (for :func:`restore_environment`)."""
-    previous = {name: os.environ.get(name) for name in ("PATH", "LMS_FAKE_HOME")}
+    previous = {name: os.environ.get(name) for name in ("PATH", "LMS_FAKE_HOME", "NO_PROXY", "no_proxy")}
     if server.bin_dir and server.home:
         os.environ["PATH"] = server.bin_dir + os.pathsep + os.environ.get("PATH", "")
         os.environ["LMS_FAKE_HOME"] = server.home
+        # the fake is on loopback: keep clients that honour proxy variables from sending it away
+        for name in ("NO_PROXY", "no_proxy"):
+            current = [h for h in (os.environ.get(name) or "").split(",") if h.strip()]
+            os.environ[name] = ",".join(dict.fromkeys([*current, "127.0.0.1", "localhost", "::1"]))
     return previous
 
 
@@ -294,7 +289,10 @@ def release(run: RunDir) -> str | None:
     if not server.started_by_run:
         return None
     if server.is_fake and server.pid:
-        _terminate(server.pid)
+        from fake_lms.procs import is_fake_server, pid_alive
+
+        if pid_alive(server.pid) and is_fake_server(server.pid):  # never signal a reused pid
+            _terminate(server.pid)
         return f"stopped the bundled fake LM Studio (pid {server.pid})"
     lms = server.extra.get("lms")
     if lms:
@@ -305,19 +303,22 @@ def release(run: RunDir) -> str | None:
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
     from fake_lms.procs import pid_alive
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    child = _CHILDREN.pop(pid, None)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    if child is not None:  # ours: wait for it (this also reaps it)
         try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return
-        except ChildProcessError:  # not our child (started by an xdist worker): poll for it
-            if not pid_alive(pid):
-                return
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+        return
+    deadline = time.monotonic() + timeout  # started by another process (an xdist worker): poll it
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)

@@ -262,7 +262,14 @@ def test_fake_mode_fixtures(pytester: pytest.Pytester) -> None:
             assert model.key == "google/gemma-3-1b" and model.identifier == "google/gemma-3-1b"
             assert lmstudio_model("google/gemma-3-1b") is model  # once per run
     """)
-    result = pytester.runpytest_subprocess("--lmstudio-mode=fake", "-p", "no:randomly")
+    # -W error: the fake's process handle or a socket reported as leaked would fail the run
+    result = pytester.runpytest_subprocess(
+        "--lmstudio-mode=fake",
+        "-W",
+        "error::ResourceWarning",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
+    )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
@@ -569,6 +576,11 @@ def test_async_fixtures(pytester: pytest.Pytester) -> None:
             result = asyncio.run(lmstudio_async_client.chat("async hello"))
             assert "async hello" in result.text
 
+        @pytest.mark.asyncio
+        @pytest.mark.lmstudio(models=["qwen/qwen3-4b"])
+        async def test_async_client_in_the_tests_loop(lmstudio_async_client):
+            assert (await lmstudio_async_client.chat("in loop")).text
+
         @pytest.mark.lmstudio(models=["qwen/qwen3-4b"])
         def test_async_openai(lmstudio_async_openai):
             async def go():
@@ -577,10 +589,30 @@ def test_async_fixtures(pytester: pytest.Pytester) -> None:
                 return reply.choices[0].message.content
             assert asyncio.run(go())
     """)
+    # a leaked socket or an unclosed transport would be an error here
     result = pytester.runpytest_subprocess(
-        "--lmstudio-mode=fake", "-W", "error::pytest.PytestUnraisableExceptionWarning"
+        "--lmstudio-mode=fake",
+        "-W",
+        "error::ResourceWarning",
+        "-W",
+        "error::pytest.PytestUnraisableExceptionWarning",
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
+
+
+def test_clients_ignore_proxy_variables(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.lmstudio(models=["qwen/qwen3-4b"])
+        def test_x(lmstudio_openai, lmstudio_client):
+            assert lmstudio_openai.models.list().data
+            assert lmstudio_client.chat("hi").text
+    """)
+    result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
+    result.assert_outcomes(passed=1)
 
 
 def test_lmstudio_lms_fixture_uses_the_fake_lms(pytester: pytest.Pytester) -> None:
