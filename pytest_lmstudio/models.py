@@ -15,11 +15,17 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pytest_lmstudio.rundir import RunDir
+from pytest_lmstudio.rundir import LockTimeout, RunDir
 from pytest_lmstudio.server import LMStudioServer, Unavailable
 from pytest_lmstudio.settings import Settings
 
 LEDGER = "models.json"
+MODEL_LOCK_SECONDS = 4 * 3600  # longer than the longest download the client waits for
+
+
+def _said(exc: Exception) -> str:
+    """LM Studio's own words when it gave any, else the error's message."""
+    return getattr(exc, "server_message", None) or str(exc)
 
 
 @dataclass(frozen=True)
@@ -59,22 +65,38 @@ class ModelManager:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        with self.run.locked():
-            ledger: dict[str, Any] = self.run.read(LEDGER, {})
-            entry = ledger.get(key)
-            if entry is None:
-                try:
-                    model = self._ensure(key, ttl or self.settings.ttl)
-                    entry = {"status": "ready", "model": asdict(model), "time": time.time()}
-                except Unavailable as exc:
-                    entry = {"status": "unavailable", "error": exc.to_json()}
-                ledger[key] = entry
-                self.run.write(LEDGER, ledger)
+        try:
+            entry = self._entry(key, ttl)
+        except LockTimeout as exc:
+            raise Unavailable(
+                f"model {key!r} was being prepared by another process for too long ({exc})",
+                "Check for a stuck download or load with `lms ps` / `lms log stream`",
+                kind="lock-timeout",
+            ) from None
         if entry["status"] != "ready":
             raise Unavailable.from_json(entry["error"])
         model = LMStudioModel(**entry["model"])
         self._cache[key] = model
         return model
+
+    def _entry(self, key: str, ttl: int | None) -> dict[str, Any]:
+        """The ledger entry for ``key``, preparing the model first if no process has. The model's
+        own lock is held while it is downloaded and loaded; the ledger's only to read and write it."""
+        with self.run.locked(f"model:{key}", timeout=MODEL_LOCK_SECONDS):
+            with self.run.locked():
+                entry = self.run.read(LEDGER, {}).get(key)
+            if entry is not None:
+                return entry
+            try:
+                model = self._ensure(key, ttl or self.settings.ttl)
+                entry = {"status": "ready", "model": asdict(model), "time": time.time()}
+            except Unavailable as exc:
+                entry = {"status": "unavailable", "error": exc.to_json()}
+            with self.run.locked():
+                ledger: dict[str, Any] = self.run.read(LEDGER, {})
+                ledger[key] = entry
+                self.run.write(LEDGER, ledger)
+            return entry
 
     def _ensure(self, key: str, ttl: int) -> LMStudioModel:
         from pytest_lmstudio import errors
@@ -101,11 +123,31 @@ class ModelManager:
                 f"Run `lms get {key}`, or allow downloads with --lmstudio-download",
                 kind="not-downloaded",
             ) from None
-        except (errors.LoadFailed, errors.DownloadFailed, errors.BadRequest, errors.ServerError) as exc:
+        except errors.DownloadFailed as exc:
             raise Unavailable(
-                f"model {key!r} failed to load in LM Studio at {self.server.url}: {exc}",
+                f"model {key!r} failed to download in LM Studio at {self.server.url}: {_said(exc)}",
+                f"Try `lms get {key}` to see LM Studio's full message",
+                kind="download-failed",
+            ) from None
+        except (errors.LoadFailed, errors.BadRequest, errors.ServerError) as exc:
+            raise Unavailable(
+                f"model {key!r} failed to load in LM Studio at {self.server.url}: {_said(exc)}",
                 f"Try `lms load {key}` to see LM Studio's full message",
                 kind="load-failed",
+            ) from None
+        except errors.WrongEndpoint:
+            raise Unavailable(
+                f"LM Studio at {self.server.url} does not serve the native REST API v1 (LM Studio 0.4+), "
+                f"which the plugin uses to load {key!r}",
+                f"Upgrade LM Studio, or load the model yourself (`lms load {key}`) before the run",
+                kind="unsupported",
+            ) from None
+        except errors.LMStudioTimeout as exc:
+            raise Unavailable(
+                f"preparing model {key!r} in LM Studio at {self.server.url} timed out: {exc}",
+                f"Download or load it before the run (`lms get {key}`, `lms load {key}`), "
+                "or raise --lmstudio-timeout",
+                kind="timeout",
             ) from None
         except errors.LMStudioError as exc:
             raise Unavailable(

@@ -9,6 +9,7 @@ workers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -20,10 +21,14 @@ from typing import Any
 WORKERINPUT_KEY = "lmstudio_run_dir"
 
 
+class LockTimeout(Exception):
+    """A run-directory lock could not be taken in time."""
+
+
 class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock: Any = None
+        self._locks: dict[str, Any] = {}
 
     @classmethod
     def create(cls) -> RunDir:
@@ -36,13 +41,27 @@ class RunDir:
         return int(self.read("controller.json", {}).get("pid", os.getpid()))
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        if self._lock is None:
+    def locked(self, name: str = "run", timeout: float = 600) -> Iterator[None]:
+        """Hold the named lock (``run`` guards the shared JSON files; work that takes long, such as
+        preparing one model, takes a lock of its own so other workers are not held up)."""
+        lock = self._locks.get(name)
+        if lock is None:
             from filelock import FileLock  # imported on use: plugin start-up stays cheap
 
-            self._lock = FileLock(str(self.path / "run.lock"), timeout=600)
-        with self._lock:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16] if name != "run" else "run"
+            lock = self._locks[name] = FileLock(str(self.path / f"{digest}.lock"))
+        from filelock import Timeout
+
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise LockTimeout(
+                f"another pytest-lmstudio process held the {name!r} lock for over {timeout:.0f}s"
+            ) from None
+        try:
             yield
+        finally:
+            lock.release()
 
     def read(self, name: str, default: Any = None) -> Any:
         try:

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_lmstudio import readiness
-from pytest_lmstudio.rundir import RunDir
+from pytest_lmstudio.rundir import LockTimeout, RunDir
 from pytest_lmstudio.settings import Settings
 
 SERVER_FILE = "server.json"
@@ -80,19 +80,31 @@ class LMStudioServer:
 
 def obtain(settings: Settings, run: RunDir) -> LMStudioServer:
     """The run's server, obtained once per run (under the run lock) and shared by every worker."""
-    with run.locked():
-        recorded = run.read(SERVER_FILE)
-        if recorded is not None:
-            if recorded.get("status") == "ok":
-                return LMStudioServer(**recorded["server"])
-            raise Unavailable.from_json(recorded.get("error", {}))
-        try:
-            server = _obtain(settings, run)
-        except Unavailable as exc:
-            run.write(SERVER_FILE, {"status": "unavailable", "error": exc.to_json()})
-            raise
-        run.write(SERVER_FILE, {"status": "ok", "server": asdict(server)})
-        return server
+    try:
+        with run.locked():
+            return _obtain_once(settings, run)
+    except LockTimeout as exc:
+        raise Unavailable(
+            f"another process of this run took too long to start LM Studio ({exc})",
+            "Check the fake's log in the run directory, or start LM Studio yourself",
+            kind="lock-timeout",
+        ) from None
+
+
+def _obtain_once(settings: Settings, run: RunDir) -> LMStudioServer:
+    """Under the run lock: the recorded outcome, or obtain the server and record the outcome."""
+    recorded = run.read(SERVER_FILE)
+    if recorded is not None:
+        if recorded.get("status") == "ok":
+            return LMStudioServer(**recorded["server"])
+        raise Unavailable.from_json(recorded.get("error", {}))
+    try:
+        server = _obtain(settings, run)
+    except Unavailable as exc:
+        run.write(SERVER_FILE, {"status": "unavailable", "error": exc.to_json()})
+        raise
+    run.write(SERVER_FILE, {"status": "ok", "server": asdict(server)})
+    return server
 
 
 def _obtain(settings: Settings, run: RunDir) -> LMStudioServer:
