@@ -25,6 +25,14 @@ from fake_lms.engine import content_text
 REDACTED = "<redacted>"
 # header names whose values are credentials (compared lower-case)
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"})
+_SECRET_NAME = re.compile(r"key|token|secret|auth|cookie|passw", re.IGNORECASE)
+
+
+def is_secret(name: str) -> bool:
+    """Header or query parameter names that carry credentials (``X-Goog-Api-Key``, ``?api_key=``)."""
+    return name.lower() in SECRET_HEADERS or _SECRET_NAME.search(name) is not None
+
+
 SAMPLING_FIELDS = (
     "temperature",
     "top_p",
@@ -42,7 +50,7 @@ _MISSING: Any = object()
 
 def redact(name: str, value: str) -> str:
     """``Bearer sk-...`` -> ``Bearer <redacted>``; other secret headers -> ``<redacted>``."""
-    if name.lower() not in SECRET_HEADERS:
+    if not is_secret(name):
         return value
     scheme, sep, rest = value.partition(" ")
     if sep and rest.strip() and name.lower() in ("authorization", "proxy-authorization"):
@@ -64,7 +72,7 @@ class Headers(Mapping[str, str]):
             built: dict[str, tuple[str, str]] = {}
             for name, value in pairs:
                 lowered = name.lower()
-                built[lowered] = (name, redact(name, value) if lowered in SECRET_HEADERS else value)
+                built[lowered] = (name, redact(name, value) if is_secret(lowered) else value)
             self._built, self._source = built, None
         return self._built
 
@@ -141,7 +149,7 @@ class RequestRecord:
             path=req.path,
             headers=Headers(req.headers),
             body=bytes(req.body),
-            query=dict(req.query),
+            query={k: redact(k, v) for k, v in req.query.items()},
             time=_time.time(),
         )
 

@@ -23,9 +23,11 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -177,21 +179,33 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def ensure_fake_home(path: Path) -> None:
-    """Refuse a real LM Studio home: the fake must never touch ``~/.lmstudio``."""
-    resolved = path.expanduser().resolve()
+def real_lmstudio_homes() -> list[Path]:
+    """Where a real LM Studio keeps its home: ``~/.lmstudio``, the legacy ``~/.cache/lm-studio`` and
+    whatever ``~/.lmstudio-home-pointer`` names."""
     user_home = Path.home().resolve()
-    for name in REAL_HOME_NAMES:
-        if resolved == (user_home / name).resolve():
-            raise UnsafeHome(
-                f"{resolved} is a real LM Studio home; the fake LM Studio needs its own directory "
-                "(pass --home /some/empty/dir, or omit it for a temporary one)"
-            )
-    pointer = user_home / ".lmstudio-home-pointer"
+    homes = [(user_home / name).resolve() for name in REAL_HOME_NAMES]
     with contextlib.suppress(OSError):
-        real = Path(pointer.read_text().strip()).expanduser().resolve()
-        if real == resolved:
-            raise UnsafeHome(f"{resolved} is the LM Studio home named by {pointer}; use another directory")
+        pointed = (user_home / ".lmstudio-home-pointer").read_text().strip()
+        if pointed:
+            homes.append(Path(pointed).expanduser().resolve())
+    return homes
+
+
+def ensure_fake_home(path: Path) -> None:
+    """Refuse a real LM Studio home, anything inside one, and any directory that contains one
+    (such as ``~``): the fake must never write into a real LM Studio's files."""
+    resolved = path.expanduser().resolve()
+    for real in real_lmstudio_homes():
+        if resolved == real or real in resolved.parents:
+            raise UnsafeHome(
+                f"{resolved} is inside a real LM Studio home ({real}); the fake LM Studio needs its own "
+                "directory (pass --home /some/empty/dir, or omit it for a temporary one)"
+            )
+        if resolved in real.parents:
+            raise UnsafeHome(
+                f"{resolved} contains a real LM Studio home ({real}); the fake LM Studio needs its own "
+                "directory (pass --home /some/empty/dir, or omit it for a temporary one)"
+            )
 
 
 class Home:
@@ -240,7 +254,10 @@ class Home:
 
     @classmethod
     def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
-        return cls(tempfile.mkdtemp(prefix=prefix), catalog=catalog)
+        """A home in a new temporary directory, removed when this object goes away (or at exit)."""
+        home = cls(tempfile.mkdtemp(prefix=prefix), catalog=catalog)
+        weakref.finalize(home, shutil.rmtree, str(home.path), ignore_errors=True)
+        return home
 
     # -- low-level IO --------------------------------------------------------------------------
     @staticmethod
