@@ -192,11 +192,12 @@ class ControlClient(ScriptingMethods):
         import httpx
 
         try:
-            response = httpx.request(
+            response = httpx.request(  # trust_env=False: loopback requests never go to a proxy
                 method,
                 f"{self.url}{CONTROL_PREFIX}{name}",
                 json=body if method == "POST" else None,
                 timeout=self.timeout,
+                trust_env=False,
             )
         except httpx.HTTPError as exc:
             raise ControlError(f"cannot reach the fake LM Studio control API at {self.url}: {exc}") from None

@@ -97,7 +97,7 @@ class LMStudioSession:
                 with contextlib.suppress(Exception):
                     unloaded = models_mod.unload_run_models(server, self.settings, self.run)
                     if unloaded:
-                        self.cleanup_lines.append(f"unloaded: {', '.join(unloaded)}")
+                        self.cleanup_lines.append(f"unloaded at the end: {', '.join(unloaded)}")
             stopped = server_mod.release(self.run)
             if stopped:
                 self.cleanup_lines.append(stopped)

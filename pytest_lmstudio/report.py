@@ -59,8 +59,6 @@ def request_stats(home: str | None) -> dict[str, Any] | None:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("path", "").startswith("/__fake__"):
-            continue
         stats["requests"] += 1
         stats["prompt_tokens"] += int(record.get("prompt_tokens") or 0)
         stats["completion_tokens"] += int(record.get("completion_tokens") or 0)
@@ -89,8 +87,8 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
     if models:
         total = sum(m.load_seconds for m in models)
         names = ", ".join(f"{m.identifier} ({m.load_seconds:.2f}s)" for m in models)
-        fate = "kept loaded (--lmstudio-keep-loaded)" if settings.keep_loaded else "unloaded at the end"
-        lines.append(f"models loaded by this run: {names}; load time {total:.2f}s; {fate}")
+        kept = "; kept loaded (--lmstudio-keep-loaded)" if settings.keep_loaded else ""
+        lines.append(f"models loaded by this run: {names}; load time {total:.2f}s{kept}")
     for key, error in failures(run).items():
         lines.append(f"model {key}: unavailable ({error.get('kind') or 'error'})")
     lines.extend(done)

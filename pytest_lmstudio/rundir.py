@@ -14,11 +14,32 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 WORKERINPUT_KEY = "lmstudio_run_dir"
+
+
+PREFIX = "pytest-lmstudio-"
+
+
+def sweep_stale(min_age: float = 60.0) -> None:
+    """Remove run directories whose controller is gone (a killed run cannot clean up after itself;
+    its fake server exits by itself, watching the controller's pid)."""
+    from fake_lms.procs import pid_alive
+
+    now = time.time()
+    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            if now - path.stat().st_mtime < min_age:
+                continue
+            pid = int(json.loads((path / "controller.json").read_text()).get("pid", 0))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if pid and not pid_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class LockTimeout(Exception):
@@ -32,7 +53,8 @@ class RunDir:
 
     @classmethod
     def create(cls) -> RunDir:
-        run = cls(tempfile.mkdtemp(prefix="pytest-lmstudio-"))
+        sweep_stale()
+        run = cls(tempfile.mkdtemp(prefix=PREFIX))
         run.write("controller.json", {"pid": os.getpid()})
         return run
 

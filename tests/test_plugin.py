@@ -276,7 +276,8 @@ def test_fake_mode_fixtures(pytester: pytest.Pytester) -> None:
             "*lmstudio: mode=fake (bundled fake LM Studio 0.4.4+1; it starts when a test needs it)*",
             "*lmstudio: models for this run: qwen/qwen3-4b (loaded once, when first needed)*",
             "*server: http://127.0.0.1:* (bundled fake LM Studio (pid *), LM Studio 0.4.4+1)*",
-            "*models loaded by this run: qwen/qwen3-4b (*), google/gemma-3-1b (*)*unloaded at the end*",
+            "*models loaded by this run: qwen/qwen3-4b (*), google/gemma-3-1b (*)*",
+            "*unloaded at the end: qwen/qwen3-4b, google/gemma-3-1b*",
             "*stopped the bundled fake LM Studio (pid *)*",
         ]
     )
@@ -658,3 +659,27 @@ def test_blank_variables_change_nothing_and_foreign_bad_urls_do_not_stop_the_run
     result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*pytest-lmstudio ignores it*LM_STUDIO_API_BASE*"])
+
+
+def test_run_directories_of_dead_controllers_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from pytest_lmstudio import rundir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / "pytest-lmstudio-stale"
+    stale.mkdir()
+    (stale / "controller.json").write_text(json.dumps({"pid": int(dead.stdout)}))
+    live = tmp_path / "pytest-lmstudio-live"
+    live.mkdir()
+    (live / "controller.json").write_text(json.dumps({"pid": os.getpid()}))
+    old = time.time() - 3600
+    for path in (stale, live):
+        os.utime(path, (old, old))
+    created = rundir.RunDir.create()
+    assert not stale.exists() and live.exists() and created.path.exists()
