@@ -507,8 +507,13 @@ def test_all_errors_share_the_base_class() -> None:
 
 
 def test_load_retries_without_extensions_when_lm_studio_rejects_unknown_keys(httpserver: HTTPServer) -> None:
-    strict = {"error": {"message": "Unrecognized key(s) in object: 'ttl'", "type": "invalid_request",
-                        "code": "unrecognized_keys"}}
+    strict = {
+        "error": {
+            "message": "Unrecognized key(s) in object: 'ttl'",
+            "type": "invalid_request",
+            "code": "unrecognized_keys",
+        }
+    }
     httpserver.expect_ordered_request(
         "/api/v1/models/load", method="POST", json={"model": "m", "echo_load_config": True, "ttl": 60}
     ).respond_with_json(strict, status=400)
