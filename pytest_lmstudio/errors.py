@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -43,6 +43,9 @@ UNEXPECTED_ENDPOINT = "Unexpected endpoint or method"
 NO_MODELS_LOADED = "No models loaded"
 _MAX_BODY = 2000  # characters of a body kept on the exception
 _MAX_SNIPPET = 300  # characters of a non-JSON body quoted in a message
+
+
+_E = TypeVar("_E", bound="LMStudioError")
 
 
 class LMStudioError(Exception):
@@ -77,6 +80,20 @@ class LMStudioError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def from_error(cls: type[_E], error: LMStudioError, message: str, *, model: str | None = None) -> _E:
+        """This kind of error, with a new message, keeping ``error``'s HTTP context."""
+        return cls(
+            message,
+            status_code=error.status_code,
+            server_message=error.server_message,
+            code=error.code,
+            body=error.body,
+            method=error.method,
+            url=error.url,
+            model=model if model is not None else error.model,
+        )
 
     def __reduce__(self) -> Any:  # keep attributes across pickling (pytest-xdist)
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))

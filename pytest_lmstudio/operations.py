@@ -429,16 +429,11 @@ def load_flow(
     except WrongEndpoint:
         raise
     except (BadRequest, ServerError, BadResponse) as exc:
-        raise LoadFailed(
+        raise LoadFailed.from_error(
+            exc,
             f'LM Studio could not load "{key}": {sentence(exc.server_message or str(exc))}'
             f" Try `lms load {key}` to see the full error; free memory with `lms unload --all`"
             f" or load with a smaller context length.",
-            status_code=exc.status_code,
-            server_message=exc.server_message,
-            code=exc.code,
-            body=exc.body,
-            method=exc.method,
-            url=exc.url,
             model=key,
         ) from exc
     result = LoadResult.from_api(data)
@@ -456,15 +451,10 @@ def unload_flow(instance_id: str) -> Flow[str]:
     try:
         data = yield Call("POST", "/api/v1/models/unload", {"instance_id": instance_id})
     except ModelNotFound as exc:
-        raise ModelNotLoaded(
+        raise ModelNotLoaded.from_error(
+            exc,
             f'No loaded instance "{instance_id}" to unload ({exc.server_message or "model_not_found"}).'
             f" See what is loaded with `lms ps`.",
-            status_code=exc.status_code,
-            server_message=exc.server_message,
-            code=exc.code,
-            body=exc.body,
-            method=exc.method,
-            url=exc.url,
             model=instance_id,
         ) from exc
     echoed = data.get("instance_id") if isinstance(data, Mapping) else None
@@ -482,15 +472,10 @@ def download_flow(
     try:
         data = yield Call("POST", "/api/v1/models/download", {"model": key}, model=key)
     except (BadRequest, ServerError, BadResponse) as exc:
-        raise DownloadFailed(
+        raise DownloadFailed.from_error(
+            exc,
             f'LM Studio refused to download "{key}": {sentence(exc.server_message or str(exc))}'
             f" Check the key (e.g. `lms get {key}` shows what matches).",
-            status_code=exc.status_code,
-            server_message=exc.server_message,
-            code=exc.code,
-            body=exc.body,
-            method=exc.method,
-            url=exc.url,
             model=key,
         ) from exc
     status = DownloadStatus.from_api(data)
