@@ -4,7 +4,6 @@ lms does through LM Studio's internal API (the HTTP server may be stopped)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from typing import Any
@@ -14,6 +13,7 @@ from fake_lms.cli_context import Ctx
 from fake_lms.cli_models import downloaded, fuzzy_filter, loaded
 from fake_lms.cli_output import format_elapsed, format_size_1024
 from fake_lms.cli_probe import CliExit
+from fake_lms.files import write_json_atomic
 from fake_lms.state import Home, Instance, LoadResult, StateError
 
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -44,9 +44,7 @@ def remember_loaded(home: Home, key: str) -> None:
         data = {"autoLaunchMinimizedWarned": False}
     last = [k for k in data.get("lastLoadedModels", []) if k != key]
     data["lastLoadedModels"] = [key, *last][:20]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=2)
 
 
 # -- selection -----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import Any
 from filelock import FileLock
 
 from fake_lms.catalog import Catalog, ModelSpec
+from fake_lms.files import write_json_atomic
 
 STATE_VERSION = 1
 RECHECK_SECONDS = 0.001
@@ -241,7 +242,7 @@ class Home:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             if catalog is not None or not self.catalog_file.exists():
-                self._write_json(self.catalog_file, (catalog or Catalog.default()).to_data())
+                write_json_atomic(self.catalog_file, (catalog or Catalog.default()).to_data())
             if not self.state_file.exists():
                 cat = self.catalog
                 state = StateData()
@@ -260,14 +261,9 @@ class Home:
         return home
 
     # -- low-level IO --------------------------------------------------------------------------
-    @staticmethod
-    def _write_json(path: Path, data: Any) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, path)
 
     def _write_state(self, state: StateData) -> None:
-        self._write_json(self.state_file, state.to_json())
+        write_json_atomic(self.state_file, state.to_json())
 
     @staticmethod
     def _file_key(path: Path | str) -> tuple[int, int, int] | None:
@@ -524,7 +520,7 @@ class Home:
         data: dict[str, Any] = {"port": port, "networkInterface": host}
         if cors is not None:
             data["cors"] = cors
-        self._write_json(self.server_config_file, data)
+        write_json_atomic(self.server_config_file, data)
 
     def read_server_config(self) -> dict[str, Any] | None:
         try:

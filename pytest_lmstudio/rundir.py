@@ -92,10 +92,9 @@ class RunDir:
             return default
 
     def write(self, name: str, data: Any) -> None:
-        target = self.path / name
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        from fake_lms.files import write_json_atomic
+
+        write_json_atomic(self.path / name, data)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
