@@ -67,12 +67,19 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def prompt_token_count(messages: Sequence[Mapping[str, Any]], tools: Sequence[Any] | None = None) -> int:
+def prompt_token_count(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Any] | None = None,
+    counted: Mapping[str, int] | None = None,
+) -> int:
     """Prompt tokens: message text + a fixed per-message overhead + the tool definitions
-    (LM Studio counts the system prompt and tools since 0.3.17)."""
+    (LM Studio counts the system prompt and tools since 0.3.17). ``counted`` holds token counts
+    of texts already tokenized for this request."""
     total = REPLY_PRIMING_TOKENS
     for message in messages:
-        total += MESSAGE_OVERHEAD_TOKENS + count_tokens(content_text(message.get("content")))
+        text = content_text(message.get("content"))
+        known = counted.get(text) if counted else None
+        total += MESSAGE_OVERHEAD_TOKENS + (count_tokens(text) if known is None else known)
         for call in message.get("tool_calls") or ():
             if isinstance(call, Mapping):
                 fn = call.get("function") or {}
@@ -89,13 +96,39 @@ def _short(text: str, limit: int = 200) -> str:
 
 def default_reply(model_key: str, messages: Sequence[Mapping[str, Any]]) -> str:
     """A plausible, deterministic reply derived from the conversation."""
+    return _default_reply(model_key, messages)[0]
+
+
+_ECHO_HEAD = 'You said: "'
+
+
+@lru_cache(maxsize=256)
+def _echo_frame(model_key: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The fixed text around the question echoed by the default reply, and its tokens."""
+    tail = f'". This is a reply from {model_key} on the fake LM Studio.'
+    return tuple(tokenize(_ECHO_HEAD)), tail, tuple(tokenize(tail))
+
+
+def _default_reply(
+    model_key: str, messages: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str], tuple[str, int] | None]:
+    """The default reply, its tokens, and the question it echoes with that question's token
+    count (``None`` when it echoes none). Only the question is tokenized
+    here: the text around it begins and ends at a quote, a token of its own, so the parts
+    tokenize alone exactly as they do together (``tests/test_engine.py`` checks this)."""
     if messages and messages[-1].get("role") == "tool":
         result = _short(content_text(messages[-1].get("content")), 300)
-        return f"Based on the tool result, here is the answer: {result}"
+        text = f"Based on the tool result, here is the answer: {result}"
+        return text, tokenize(text), None
     question = last_user_text(messages)
     if not question:
-        return "Hello! How can I help you today?"
-    return f'You said: "{_short(question)}". This is a reply from {model_key} on the fake LM Studio.'
+        text = "Hello! How can I help you today?"
+        return text, tokenize(text), None
+    echoed = _short(question)
+    echoed_tokens = tokenize(echoed)
+    head_tokens, tail, tail_tokens = _echo_frame(model_key)
+    tokens = [*head_tokens, *echoed_tokens, *tail_tokens]
+    return f"{_ECHO_HEAD}{echoed}{tail}", tokens, (echoed, len(echoed_tokens))
 
 
 def reasoning_text(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -443,13 +476,18 @@ class Generation:
         return self.prompt_tokens + self.completion_tokens
 
 
-def _apply_limits(text: str, max_tokens: int | None, stop: Sequence[str]) -> tuple[str, list[str], str, str]:
+def _apply_limits(
+    text: str, max_tokens: int | None, stop: Sequence[str], tokens: list[str] | None = None
+) -> tuple[str, list[str], str, str]:
+    """Cut ``text`` at the first stop string and after ``max_tokens`` tokens (``tokens``: the
+    tokens of ``text``, when already known)."""
     stop_hit = False
     for s in stop:
         if s and s in text:
             text = text[: text.index(s)]
             stop_hit = True
-    tokens = tokenize(text)
+    if tokens is None or stop_hit:
+        tokens = tokenize(text)
     if max_tokens is not None and max_tokens >= 0 and len(tokens) > max_tokens:
         tokens = tokens[:max_tokens]
         return "".join(tokens), tokens, "length", "maxPredictedTokensReached"
@@ -470,29 +508,34 @@ def generate_chat(
     scripted_tool_calls: Sequence[tuple[str, Any]] | None = None,
 ) -> Generation:
     """Produce the reply to a chat request. ``scripted_*`` replace the default content."""
-    prompt_tokens = prompt_token_count(messages, tools)
     think = reasoning_text(messages) if reasoning else ""
     think_tokens = tokenize(think)
+    calls: list[ToolCall] = []
     if scripted_tool_calls:
-        calls = []
         for i, (name, arguments) in enumerate(scripted_tool_calls):
             text = arguments if isinstance(arguments, str) else json.dumps(arguments, separators=(",", ":"))
             calls.append(
                 ToolCall(id=tool_call_id(name, text, str(i), str(len(messages))), name=name, arguments=text)
             )
-        return Generation("", [], "tool_calls", prompt_tokens, calls, think, think_tokens, "toolCalls")
-    if scripted_text is None and tools and tool_choice is not None:
+    elif scripted_text is None and tools and tool_choice is not None:
         fn = choose_tool(tools, tool_choice, messages)
         if fn is not None:
-            call = make_tool_call(fn, messages)
-            return Generation("", [], "tool_calls", prompt_tokens, [call], think, think_tokens, "toolCalls")
+            calls.append(make_tool_call(fn, messages))
+    if calls:
+        prompt_tokens = prompt_token_count(messages, tools)
+        return Generation("", [], "tool_calls", prompt_tokens, calls, think, think_tokens, "toolCalls")
+    counted: dict[str, int] = {}  # texts already tokenized for the reply: not tokenized twice
+    tokens: list[str] | None = None
     if scripted_text is not None:
         text = scripted_text
     elif json_schema is not None:
         text = json.dumps(SchemaInstance(json_schema, last_user_text(messages)).build(), ensure_ascii=False)
     else:
-        text = default_reply(spec.key, messages)
-    text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop)
+        text, tokens, echoed = _default_reply(spec.key, messages)
+        if echoed is not None:
+            counted[echoed[0]] = echoed[1]
+    text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop, tokens)
+    prompt_tokens = prompt_token_count(messages, tools, counted)
     return Generation(text, tokens, finish, prompt_tokens, [], think, think_tokens, stop_reason)
 
 

@@ -25,6 +25,32 @@ def test_same_request_same_reply_and_derived_from_last_user_message() -> None:
     assert a.completion_tokens == len(engine.tokenize(a.content))
 
 
+QUESTIONS = [
+    "What is a fjord?",
+    "  padded   with\tmixed \n whitespace  ",
+    'He said "hi" and left.',
+    "'quoted' words, and trailing punctuation!!!",
+    "naïve café — 中文 ok\u00a0nbsp\u2003em-space",
+    "word" * 80,  # truncated to 200 characters with an ellipsis
+    "x " * 150,
+    "ends with an apostrophe'",
+    "",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+@pytest.mark.parametrize("max_tokens", [None, 1, 7, 500])
+def test_default_reply_counts_as_if_tokenized_whole(question: str, max_tokens: int | None) -> None:
+    """The default reply tokenizes only the echoed question (the text around it once per model),
+    and reuses that count for the prompt: both must equal tokenizing the whole texts."""
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": question}]
+    gen = engine.generate_chat(SPEC, msgs, max_tokens=max_tokens)
+    whole = engine.tokenize(engine.default_reply(SPEC.key, msgs))
+    expected = whole if max_tokens is None else whole[:max_tokens]
+    assert gen.content_tokens == expected and "".join(expected) == gen.content
+    assert gen.prompt_tokens == engine.prompt_token_count(msgs)
+
+
 def test_max_tokens_and_stop() -> None:
     msgs = [{"role": "user", "content": "one two three four five"}]
     cut = engine.generate_chat(SPEC, msgs, max_tokens=2)
