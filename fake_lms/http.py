@@ -19,7 +19,7 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -338,12 +338,60 @@ def request_headers(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def _environ_key(name: str) -> str:
+    """The environ key of a lower-cased header name."""
+    if name in ("content-type", "content-length"):
+        return name.replace("-", "_").upper()
+    return "HTTP_" + name.replace("-", "_").upper()
+
+
+class RequestHeaders(Mapping[str, str]):
+    """A request's headers, names lower-cased, read from its WSGI environ when asked for: ``get``
+    reads one environ key (most requests are answered without looking at any header); anything
+    else builds them all once (:func:`request_headers`)."""
+
+    __slots__ = ("_all", "_environ")
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+        self._all: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._all is None:
+            self._all = request_headers(self._environ)
+        return self._all
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if self._all is not None or "_" in name or not name.islower():
+            return self._headers().get(name, default)
+        key = _environ_key(name)
+        value = self._environ.get(key)
+        if value is None or (not value and key[0] != "H"):  # as request_headers skips them
+            return default
+        return value
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._headers()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({self._headers()!r})"
+
+
 def to_api_request(request: Request) -> ApiRequest:
     environ = request.environ
     return ApiRequest(
         method=request.method,
         path=request.path,
-        headers=request_headers(environ),
+        headers=RequestHeaders(environ),
         body=request.get_data(cache=True),
         query=dict(request.args.items()) if environ.get("QUERY_STRING") else {},
     )

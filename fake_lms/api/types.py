@@ -18,7 +18,7 @@ class BadJSON(ValueError):
 _UNSET: Any = object()
 
 
-@dataclass
+@dataclass(slots=True)
 class ApiRequest:
     """An HTTP request as the protocol layer sees it."""
 
