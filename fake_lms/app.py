@@ -8,19 +8,17 @@ log in the home.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import sys
-import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 from fake_lms.api import errors, routes
 from fake_lms.api.context import Context
 from fake_lms.api.errors import ApiError
-from fake_lms.api.types import ApiRequest, Reply, dumps
+from fake_lms.api.types import ApiRequest, Reply, dumps, json_str
+from fake_lms.appender import BatchedAppender
 
 TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
@@ -30,6 +28,40 @@ CORS_HEADERS = {
 }
 
 
+LIFECYCLE_PATHS = frozenset({"/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download"})
+
+
+class LogEntry(NamedTuple):
+    """What the request log says of one request (turned into a JSON line by :func:`log_line`)."""
+
+    time: float
+    method: str
+    path: str
+    status: int
+    model: Any  # a str or None, or what a lifecycle request's body said
+    seconds: float
+    stream: bool
+    usage: tuple[int, int] | None
+    notes: dict[str, Any] | None
+
+
+def log_line(entry: LogEntry) -> bytes:
+    """The JSON line of one entry (what ``dumps`` of the record would give, built directly)."""
+    model = json_str(entry.model) if isinstance(entry.model, str) else dumps(entry.model)  # any JSON value
+    line = (
+        f'{{"time":{entry.time:.6f},"method":{json_str(entry.method)},"path":{json_str(entry.path)},'
+        f'"status":{entry.status},"model":{model},"duration_ms":{entry.seconds * 1000:.3f}'
+    )
+    if entry.stream:
+        line += ',"stream":true'
+    if entry.usage is not None:
+        line += f',"prompt_tokens":{entry.usage[0]},"completion_tokens":{entry.usage[1]}'
+    if entry.notes:
+        line += "," + dumps(entry.notes)[1:]
+        return (line + "\n").encode()
+    return (line + "}\n").encode()
+
+
 class LMStudioApp:
     """Routes parsed requests to protocol handlers and applies LM Studio's global rules."""
 
@@ -37,8 +69,7 @@ class LMStudioApp:
         self.ctx = ctx
         self.log_requests = log_requests
         self.handler_errors: list[BaseException] = []
-        self._log_lock = threading.Lock()
-        self._log_file_fd: int | None = None
+        self._log = BatchedAppender(ctx.home.request_log_file, encode=log_line, on_error=self._log_error)
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
         header = req.header("authorization")
@@ -94,49 +125,38 @@ class LMStudioApp:
         return reply
 
     def log(self, req: ApiRequest, reply: Reply, seconds: float, notes: dict[str, Any] | None = None) -> None:
-        """One JSON line per request. Never the body, headers or token; ``notes`` are what the
-        handler recorded (``action``: load / jit_load / unload / download, ``model_key``,
-        ``instance_id``, ``evicted``, ``job_id``)."""
-        record: dict[str, Any] = {
-            "time": round(time.time(), 6),
-            "method": req.method,
-            "path": req.path,
-            "status": reply.status,
-            "model": reply.model,
-            "duration_ms": round(seconds * 1000, 3),
-        }
-        if reply.stream is not None:
-            record["stream"] = True
-        if reply.usage is not None:
-            record["prompt_tokens"], record["completion_tokens"] = reply.usage
-        if (
-            req.path in ("/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download")
-            and reply.model is None
-        ):
+        """Queue the request-log line of one request: the facts now, the JSON later, in batches
+        (``fake_lms.appender``). Never the body, headers or token; ``notes`` are what the handler
+        recorded (``action``: load / jit_load / unload / download, ``model_key``, ``instance_id``,
+        ``evicted``, ``job_id``)."""
+        model = reply.model
+        if model is None and req.path in LIFECYCLE_PATHS:
             try:
                 body = req.json()
-                record["model"] = body.get("model") or body.get("instance_id")
+                model = body.get("model") or body.get("instance_id")
             except (ValueError, AttributeError):
                 pass
-        if notes:
-            record.update(notes)
-        line = (dumps(record) + "\n").encode()
-        with self._log_lock:
-            try:
-                os.write(self._log_fd(), line)  # one O_APPEND write: whole lines even with other writers
-            except OSError:
-                self._log_file_fd = None
-                os.write(self._log_fd(), line)
+        self._log.add(
+            LogEntry(
+                time.time(),
+                req.method,
+                req.path,
+                reply.status,
+                model,
+                seconds,
+                reply.stream is not None,
+                reply.usage,
+                notes,
+            )
+        )
 
-    def _log_fd(self) -> int:
-        if self._log_file_fd is None:
-            path = self.ctx.home.request_log_file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        return self._log_file_fd
+    def flush_log(self) -> None:
+        """Write the request-log lines still in memory (they reach the file within 20 ms anyway)."""
+        self._log.flush()
+
+    def _log_error(self, exc: Exception) -> None:
+        self.handler_errors.append(exc)  # re-raised by check_assertions, like a handler's error
+        print(f"fake LM Studio: cannot write the request log: {exc}", file=sys.stderr)
 
     def close(self) -> None:
-        if self._log_file_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._log_file_fd)
-            self._log_file_fd = None
+        self._log.close()

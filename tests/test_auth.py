@@ -129,6 +129,7 @@ def test_tokens_are_stored_hashed_and_never_logged(fake):
     call(fake, "GET", "/v1/models", None, {"Authorization": f"Bearer {TOKEN}"})
     call(fake, "GET", "/v1/models", None, {"Authorization": f"Bearer {OTHER}"})
     call(fake, "GET", "/v1/models", None, {"Authorization": "Bearer lm-studio"})
+    fake.request_log()  # log lines reach the file in batches: write the pending ones
     state_text = fake.home.state_file.read_text()
     assert TOKEN not in state_text and "AbCd1234" not in state_text
     assert hashlib.sha256(TOKEN.encode()).hexdigest() in state_text

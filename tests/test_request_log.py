@@ -4,13 +4,17 @@ carry the model key and instance id, and nothing secret is ever written."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from fake_lms import FakeLMStudio
+from fake_lms.app import LogEntry, log_line
+from fake_lms.appender import BatchedAppender
 
 GEMMA = "google/gemma-3-1b"
 QWEN = "qwen/qwen3-4b"
@@ -153,6 +157,7 @@ def test_no_body_or_headers_in_the_log(fake, client):
         json={"model": GEMMA, "messages": [{"role": "user", "content": secret}]},
         headers={"Authorization": "Bearer sk-lm-AbCd1234:abcdefghij0123456789", "X-Custom": "header-value"},
     )
+    fake.request_log()  # log lines reach the file in batches: write the pending ones
     text = fake.home.request_log_file.read_text()
     for leaked in (secret, "sk-lm-", "Bearer", "header-value", "authorization"):
         assert leaked.lower() not in text.lower()
@@ -163,3 +168,105 @@ def test_log_can_be_turned_off(tmp_path):
         httpx.get(fake.url + "/v1/models", verify=False)
         httpx.post(fake.url + "/api/v1/models/load", json={"model": GEMMA}, verify=False)
         assert fake.request_log() == []
+
+
+def test_lines_reach_the_file_by_themselves_within_the_batch_delay(fake, client):
+    client.get("/v1/models")
+    path = fake.home.request_log_file
+    deadline = time.monotonic() + 5
+    while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["/v1/models"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        LogEntry(1795244830.1549, "POST", '/v1/chat/"x"é', 200, "q\u2028", 0.0001234, True, (3, 4), None),
+        LogEntry(1.5, "GET", "/", 404, None, 12.0, False, None, {}),
+        LogEntry(2.0, "POST", "/api/v1/models/load", 400, 1.5, 0.0, False, None, {"action": "load"}),
+        LogEntry(3.0, "POST", "/api/v1/models/load", 200, "m", 0.5, False, None, {"evicted": ["a", "b"]}),
+    ],
+)
+def test_log_line_is_the_json_of_the_record(entry: LogEntry) -> None:
+    record: dict[str, Any] = {
+        "time": round(entry.time, 6),
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "model": entry.model,
+        "duration_ms": round(entry.seconds * 1000, 3),
+    }
+    if entry.stream:
+        record["stream"] = True
+    if entry.usage is not None:
+        record["prompt_tokens"], record["completion_tokens"] = entry.usage
+    record.update(entry.notes or {})
+    line = log_line(entry)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert list(json.loads(line).items()) == list(record.items())
+
+
+# --------------------------------------------------------------------------------------------
+# the batched appender behind it
+
+
+def test_appender_flush_keeps_order_across_threads(tmp_path):
+    path = tmp_path / "logs" / "x.jsonl"
+    appender = BatchedAppender(path, encode=lambda n: b"%d\n" % n, delay=0.01)
+
+    def add(start: int) -> None:
+        for n in range(start, start + 500):
+            appender.add(n)
+
+    threads = [threading.Thread(target=add, args=(k * 1000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    appender.flush()
+    numbers = [int(line) for line in path.read_text().splitlines()]
+    assert sorted(numbers) == sorted(n for k in range(4) for n in range(k * 1000, k * 1000 + 500))
+    for k in range(4):  # each thread's lines in the order it added them
+        mine = [n for n in numbers if k * 1000 <= n < k * 1000 + 500]
+        assert mine == sorted(mine)
+    appender.close()
+
+
+def test_appender_reports_a_bad_item_and_keeps_the_rest(tmp_path):
+    errors: list[Exception] = []
+    path = tmp_path / "x.log"
+    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60, on_error=errors.append)
+    appender.add("one")
+    appender.add(2)  # type: ignore[arg-type]  # not a str: encode fails
+    appender.add("three")
+    appender.flush()
+    assert path.read_text() == "one\nthree\n"
+    assert len(errors) == 1 and isinstance(errors[0], AttributeError)
+    appender.close()
+
+
+def test_appender_close_writes_what_is_queued_and_later_lines_at_once(tmp_path):
+    path = tmp_path / "x.log"
+    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
+    appender.add("queued")
+    appender.close()
+    assert path.read_text() == "queued\n"
+    appender.add("after close")
+    assert path.read_text() == "queued\nafter close\n"
+
+
+def test_appender_reopens_a_file_that_went_away(tmp_path):
+    path = tmp_path / "logs" / "x.log"
+    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
+    appender.add("first")
+    appender.flush()
+    shutil.rmtree(path.parent)
+    appender.add("second")
+    appender.flush()
+    assert path.read_text() == "second\n"
+    path.rename(path.with_name("rotated.log"))  # rotated away: the next batch starts a new file
+    appender.add("third")
+    appender.flush()
+    assert path.read_text() == "third\n"
+    appender.close()

@@ -102,6 +102,12 @@ class Reply:
             return self.raw
         return _ENCODER.encode(self.body).encode()
 
+    def json(self) -> Any:
+        """The body as JSON data: ``body``, or ``raw`` parsed (some handlers write JSON directly)."""
+        if self.raw is not None:
+            return json.loads(self.raw)
+        return self.body
+
     def iter_stream(self) -> Iterator[StreamItem]:
         assert self.stream is not None
         return iter(self.stream)
@@ -113,3 +119,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one en
 def dumps(obj: Any) -> str:
     """Compact JSON as LM Studio (Express) writes it."""
     return _ENCODER.encode(obj)
+
+
+json_str = json.encoder.encode_basestring
+"""A string as a JSON string literal, non-ASCII kept: what :func:`dumps` writes for a ``str``."""
