@@ -290,7 +290,7 @@ def test_app_handle_without_the_server_still_scripts() -> None:
         fake.reply("direct")
         body = {"model": LLM, "messages": [{"role": "user", "content": "hi"}]}
         reply = fake.app.handle(ApiRequest("POST", "/v1/chat/completions", body=json.dumps(body).encode()))
-        assert reply.body["choices"][0]["message"]["content"] == "direct"
+        assert reply.json()["choices"][0]["message"]["content"] == "direct"
 
 
 # --------------------------------------------------------------------------------------------
