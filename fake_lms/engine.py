@@ -9,7 +9,6 @@ content chunks, and ``max_tokens=N`` cuts the reply after exactly N tokens.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 import math
@@ -465,15 +464,15 @@ class Generation:
     reasoning: str = ""
     reasoning_tokens: list[str] = field(default_factory=list)
     stop_reason: str = "eosFound"  # LM Studio's stats.stop_reason
+    completion_tokens: int = field(init=False)
+    total_tokens: int = field(init=False)
 
-    @functools.cached_property
-    def completion_tokens(self) -> int:
-        calls = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in self.tool_calls)
-        return len(self.content_tokens) + len(self.reasoning_tokens) + calls
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+    def __post_init__(self) -> None:
+        calls = 0
+        for c in self.tool_calls:
+            calls += count_tokens(c.name) + count_tokens(c.arguments)
+        self.completion_tokens = len(self.content_tokens) + len(self.reasoning_tokens) + calls
+        self.total_tokens = self.prompt_tokens + self.completion_tokens
 
 
 def _apply_limits(

@@ -31,6 +31,7 @@ from fake_lms.api.types import ApiRequest, Disconnect, Pause, RawFrame, Reply, S
 JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = {"X-Powered-By": "Express"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Powered-By": "Express"}
+_BASE_HEADER_ITEMS = tuple(BASE_HEADERS.items())
 
 # the limits of http.client.parse_headers
 _MAXLINE = getattr(http.client, "_MAXLINE", 65536)
@@ -443,9 +444,11 @@ def to_response(reply: Reply, request: Request | None = None) -> Response:
             content_type=reply.content_type or "text/event-stream",
             direct_passthrough=True,
         )
+    content_type = reply.content_type or JSON_TYPE
+    if not reply.headers and reply.status != 204:  # the usual answer: headers as werkzeug stores them
+        headers_list = [*_BASE_HEADER_ITEMS, ("Content-Type", content_type)]
+        return Response(reply.body_bytes(), reply.status, headers_list)
     headers = {**BASE_HEADERS, **reply.headers}
     if reply.status == 204:
         return Response(status=204, headers=headers)
-    return Response(
-        reply.body_bytes(), status=reply.status, headers=headers, content_type=reply.content_type or JSON_TYPE
-    )
+    return Response(reply.body_bytes(), status=reply.status, headers=headers, content_type=content_type)

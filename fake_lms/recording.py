@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json as _json
 import re
-import threading
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -149,7 +148,7 @@ class RequestRecord:
             path=req.path,
             headers=Headers(req.headers),
             body=bytes(req.body),
-            query={k: redact(k, v) for k, v in req.query.items()},
+            query={k: redact(k, v) for k, v in req.query.items()} if req.query else {},
             time=_time.time(),
         )
 
@@ -376,23 +375,24 @@ _RECORD_FIELDS = frozenset(
 
 
 class RequestLog:
-    """Thread-safe, ordered (oldest first), optionally bounded list of records."""
+    """Thread-safe, ordered (oldest first), optionally bounded list of records. Appending takes
+    no lock (``deque.append`` is atomic); a snapshot taken while one happens is taken again."""
 
     def __init__(self, limit: int | None = None) -> None:
         self._items: deque[RequestRecord] = deque(maxlen=limit)
-        self._lock = threading.Lock()
 
     def append(self, record: RequestRecord) -> None:
-        with self._lock:
-            self._items.append(record)
+        self._items.append(record)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
     def snapshot(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._items)
+        while True:
+            try:
+                return list(self._items)
+            except RuntimeError:  # "deque mutated during iteration": a request came in meanwhile
+                continue
 
     def __len__(self) -> int:
         return len(self._items)

@@ -381,7 +381,6 @@ class Script:
         self._rules: list[Rule] = []
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        self.local = threading.local()  # .record: the RequestRecord of the request on this thread
 
     # -- registration --------------------------------------------------------------------------
     def add(self, entry: Mapping[str, Any]) -> Rule:
@@ -457,9 +456,9 @@ class Script:
 
     # -- lookup helpers ------------------------------------------------------------------------
     def _record(self, req: ApiRequest) -> RequestRecord:
-        record = getattr(self.local, "record", None)
-        if record is None or record.path != req.path or record.method != req.method:
-            record = RequestRecord.from_api_request(req)  # app.handle called without the server
+        record = req.record
+        if not isinstance(record, RequestRecord):  # app.handle called without the server
+            record = req.record = RequestRecord.from_api_request(req)
         return record
 
     def _names(self, record: RequestRecord, resolved: str | None = None) -> list[str]:

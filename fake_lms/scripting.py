@@ -245,8 +245,7 @@ class ScriptingMixin(ScriptingMethods):
         self.script = Script(self.ctx, handler_errors=self.app.handler_errors)
         self.ctx.scripts = self.script
         self._recorded = RequestLog(limit=self._log_limit)
-        self._inflight = 0
-        self._inflight_lock = threading.Lock()  # a plain lock: cheaper than a Condition per request
+        self._inflight: list[None] = []  # one item per request being dispatched (append/pop: atomic)
         self._refusal_lock = threading.RLock()
         self._refusing = False
         self._refusal_timer: threading.Timer | None = None
@@ -278,24 +277,21 @@ class ScriptingMixin(ScriptingMethods):
             return control.respond(self, request)
         api_request = http.to_api_request(request)
         request.environ[API_REQUEST_KEY] = api_request  # parsed once, reused by lmstudio_response
-        record = RequestRecord.from_api_request(api_request)
+        api_request.record = record = RequestRecord.from_api_request(api_request)
         self._recorded.append(record)
-        self.script.local.record = record
-        with self._inflight_lock:
-            self._inflight += 1
+        inflight = self._inflight
+        inflight.append(None)
         try:
             response = super().application(request)  # type: ignore[misc]
         finally:
-            self.script.local.record = None
-            with self._inflight_lock:
-                self._inflight -= 1
+            inflight.pop()
         record.status = response.status_code
         return response
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being dispatched (streamed bodies may still be sending)."""
         deadline = time.monotonic() + timeout
-        while self._inflight > 0:
+        while self._inflight:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)

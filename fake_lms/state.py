@@ -500,20 +500,25 @@ class Home:
             gone, state.instances = state.instances, []
         return gone
 
-    def touch(self, identifier: str, now: float | None = None) -> None:
+    def touch(self, identifier: str, now: float | None = None, *, known: Instance | None = None) -> None:
         """Record use of an instance (resets its idle TTL). Writes are throttled: at most once per
-        second, or per 5% of the TTL when that is shorter."""
+        second, or per 5% of the TTL when that is shorter. ``known``: the instance as the caller
+        read it a moment ago; if even that copy was used recently, there is nothing to do."""
         now = time.time() if now is None else now
-        inst = next((i for i in self.snapshot().instances if i.identifier == identifier), None)
-        if inst is None or inst.expired(now):
+        if known is not None and known.identifier == identifier and self._recently_used(known, now):
             return
-        threshold = 1.0 if inst.ttl_seconds is None else min(1.0, inst.ttl_seconds * 0.05)
-        if now - inst.last_used < threshold:
+        inst = next((i for i in self.snapshot().instances if i.identifier == identifier), None)
+        if inst is None or inst.expired(now) or self._recently_used(inst, now):
             return
         with self.transaction() as state:
             state.instances = [
                 replace(i, last_used=now) if i.identifier == identifier else i for i in state.instances
             ]
+
+    @staticmethod
+    def _recently_used(inst: Instance, now: float) -> bool:
+        threshold = 1.0 if inst.ttl_seconds is None else min(1.0, inst.ttl_seconds * 0.05)
+        return now - inst.last_used < threshold
 
     # -- server bookkeeping --------------------------------------------------------------------
     def write_server_config(self, port: int, host: str = "127.0.0.1", cors: bool | None = None) -> None:

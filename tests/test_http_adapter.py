@@ -1,12 +1,16 @@
-"""The werkzeug adapter's request headers: read lazily from the WSGI environ, same answers as
-building them all."""
+"""Reading requests: headers read lazily from the WSGI environ (same answers as building them all)
+and JSON bodies parsed by a shortcut (same answers as ``json.loads``)."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from fake_lms.api.types import parse_json
 from fake_lms.http import RequestHeaders, request_headers
 
 HEADER_SETS = [
@@ -53,3 +57,34 @@ def test_full_mapping_matches_werkzeug() -> None:
     env = environ({"Authorization": "Bearer x", "X-Multi-Word-Header": "v", "Content-Type": "text/plain"})
     expected = {name.lower(): value for name, value in Request(env).headers.items()}
     assert dict(RequestHeaders(env)) == expected
+
+
+JSON_DOCUMENTS = [
+    '{"model":"m","messages":[{"role":"user","content":"hi"}]}',
+    "[1,2]",
+    ' {"a":1}',
+    '{"a":1} ',
+    '{"a":1}x',
+    '{"a":1}{"b":2}',
+    '{"a":',
+    "{",
+    "[",
+    "",
+    "null",
+    '"s"',
+    '{"a":NaN}',
+    "[1,]",
+    '{"a":"\\ud800"}',
+    '{"k":{"n":[1,{"x":null}]}}',
+]
+
+
+@pytest.mark.parametrize("text", JSON_DOCUMENTS)
+def test_parse_json_is_json_loads(text: str) -> None:
+    def outcome(parse: Any) -> tuple[Any, ...]:
+        try:
+            return ("value", parse(text))
+        except ValueError as exc:
+            return ("error", type(exc), str(exc))
+
+    assert outcome(parse_json) == outcome(json.loads)

@@ -158,7 +158,6 @@ class Context:
         state = self.home.snapshot()
         settings = state.settings
         instances = state.live_instances()
-        catalog = self.home.catalog
         if name is None or name == "":
             if name == "" or not instances:
                 if not instances:
@@ -170,7 +169,7 @@ class Context:
         if inst is not None:
             return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
         if settings.jit:
-            spec = catalog.find(name)
+            spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:
                 raise ApiError(errors.invalid_model(name, self.known_keys()))
             self._checked(None, kind, wanted, spec=spec, name=name)
@@ -254,4 +253,4 @@ class Context:
         return notes
 
     def touch(self, res: Resolved) -> None:
-        self.home.touch(res.identifier, time.time())
+        self.home.touch(res.identifier, time.time(), known=res.instance)

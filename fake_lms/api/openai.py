@@ -62,17 +62,23 @@ def _stop(body: Mapping[str, Any]) -> list[str]:
     raise ApiError(errors.invalid_field("'stop' must be a string or an array of strings", "stop"))
 
 
+SAMPLING_FIELDS = (  # the order errors are reported in
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "repeat_penalty",
+    "seed",
+)
+_SAMPLING_SET = frozenset(SAMPLING_FIELDS)
+
+
 def _sampling(body: Mapping[str, Any]) -> None:
-    for name in (
-        "temperature",
-        "top_p",
-        "top_k",
-        "min_p",
-        "presence_penalty",
-        "frequency_penalty",
-        "repeat_penalty",
-        "seed",
-    ):
+    if _SAMPLING_SET.isdisjoint(body):
+        return
+    for name in SAMPLING_FIELDS:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ApiError(errors.invalid_field(f"'{name}' must be a number", name))

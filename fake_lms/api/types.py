@@ -6,6 +6,7 @@ Nothing here knows about werkzeug or sockets; ``fake_lms.http`` adapts these to 
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,23 @@ class BadJSON(ValueError):
 
 
 _UNSET: Any = object()
+_DECODER = json.JSONDecoder()
+_SCAN = json.scanner.make_scanner(_DECODER)  # the C scanner where there is one
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads(text)``. A document that starts and ends with its value (as clients send
+    them) goes straight to the scanner; anything else, errors included, through ``json``'s own
+    decoder, so the result and the error messages are the same."""
+    if text[:1] in ("{", "["):
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return _DECODER.decode(text)
 
 
 @dataclass(slots=True)
@@ -28,6 +46,7 @@ class ApiRequest:
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
     _json: Any = field(default=_UNSET, repr=False)
+    record: Any = field(default=None, repr=False)  # what the server records of it (fake_lms.recording)
 
     def json(self) -> Any:
         """The body parsed as JSON (cached). Raises :class:`BadJSON`."""
@@ -35,7 +54,8 @@ class ApiRequest:
             if not self.body.strip():
                 raise BadJSON("Unexpected end of JSON input")
             try:
-                self._json = json.loads(self.body)
+                text = self.body.decode()  # UTF-8, as LM Studio's body parser reads it
+                self._json = parse_json(text[1:] if text[:1] == "\ufeff" else text)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested
                 raise BadJSON(str(exc)) from None
         return self._json
@@ -83,7 +103,7 @@ class Disconnect(StreamControl):
 StreamItem = SSEEvent | StreamControl
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     """What the protocol layer answers: a JSON body, raw bytes, or an SSE stream."""
 
