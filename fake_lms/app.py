@@ -45,8 +45,9 @@ class LogEntry(NamedTuple):
     notes: dict[str, Any] | None
 
 
-def log_line(entry: LogEntry) -> bytes:
+def log_line(item: tuple[Any, ...]) -> bytes:
     """The JSON line of one entry (what ``dumps`` of the record would give, built directly)."""
+    entry = LogEntry._make(item)
     model = json_str(entry.model) if isinstance(entry.model, str) else dumps(entry.model)  # any JSON value
     line = (
         f'{{"time":{entry.time:.6f},"method":{json_str(entry.method)},"path":{json_str(entry.path)},'
@@ -107,7 +108,7 @@ class LMStudioApp:
             else:
                 handler, params = found
                 try:
-                    reply = routes.call(handler, self.ctx, req, params)
+                    reply = handler(self.ctx, req, **params)
                 except ApiError as exc:
                     reply = exc.reply
                 except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
@@ -136,18 +137,10 @@ class LMStudioApp:
                 model = body.get("model") or body.get("instance_id")
             except (ValueError, AttributeError):
                 pass
+        stream = reply.stream is not None
+        # a plain tuple in LogEntry's order: cheaper to build here; log_line reads it as a LogEntry
         self._log.add(
-            LogEntry(
-                time.time(),
-                req.method,
-                req.path,
-                reply.status,
-                model,
-                seconds,
-                reply.stream is not None,
-                reply.usage,
-                notes,
-            )
+            (time.time(), req.method, req.path, reply.status, model, seconds, stream, reply.usage, notes)
         )
 
     def flush_log(self) -> None:

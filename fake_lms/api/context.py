@@ -246,10 +246,13 @@ class Context:
             notes = self._notes.fields = {}
         notes.update(fields)
 
-    def take_notes(self) -> dict[str, Any]:
-        """Return and clear this thread's notes (called by the app around each request)."""
-        notes = getattr(self._notes, "fields", None) or {}
-        self._notes.fields = {}
+    def take_notes(self) -> dict[str, Any] | None:
+        """Return and clear this thread's notes, ``None`` if there are none (called by the app
+        around each request)."""
+        local = self._notes
+        notes = getattr(local, "fields", None)
+        if notes is not None:
+            local.fields = None
         return notes
 
     def touch(self, res: Resolved) -> None:

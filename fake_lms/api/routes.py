@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fake_lms.api import anthropic, native, native_v1, openai, responses
-from fake_lms.api.context import Context
-from fake_lms.api.types import ApiRequest, Reply
+from fake_lms.api.types import Reply
 
 Handler = Callable[..., Reply]
 
@@ -47,7 +46,3 @@ def find(method: str, path: str) -> tuple[Handler, dict[str, Any]] | None:
             if match:
                 return pattern_handler, match.groupdict()
     return None
-
-
-def call(handler: Handler, ctx: Context, req: ApiRequest, params: dict[str, Any]) -> Reply:
-    return handler(ctx, req, **params)
