@@ -452,7 +452,7 @@ def _string_for_pattern(pattern: str, fallback: str) -> str:
 # generation
 
 
-@dataclass
+@dataclass(slots=True)
 class Generation:
     """The engine's answer to one chat or completion request."""
 
@@ -508,7 +508,7 @@ def generate_chat(
 ) -> Generation:
     """Produce the reply to a chat request. ``scripted_*`` replace the default content."""
     think = reasoning_text(messages) if reasoning else ""
-    think_tokens = tokenize(think)
+    think_tokens = tokenize(think) if think else []
     calls: list[ToolCall] = []
     if scripted_tool_calls:
         for i, (name, arguments) in enumerate(scripted_tool_calls):
@@ -533,7 +533,10 @@ def generate_chat(
         text, tokens, echoed = _default_reply(spec.key, messages)
         if echoed is not None:
             counted[echoed[0]] = echoed[1]
-    text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop, tokens)
+    if tokens is None or stop or max_tokens is not None:
+        text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop, tokens)
+    else:
+        finish, stop_reason = "stop", "eosFound"
     prompt_tokens = prompt_token_count(messages, tools, counted)
     return Generation(text, tokens, finish, prompt_tokens, [], think, think_tokens, stop_reason)
 

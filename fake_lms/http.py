@@ -433,6 +433,12 @@ def _stream_body(reply: Reply, sock: socket.socket | None) -> Iterator[bytes]:
         )
 
 
+class BodyResponse(Response):
+    """A werkzeug ``Response`` whose ``Content-Length`` header comes with its headers."""
+
+    automatically_set_content_length = False
+
+
 def to_response(reply: Reply, request: Request | None = None) -> Response:
     if reply.stream is not None:
         sock = request.environ.get("werkzeug.socket") if request is not None else None
@@ -446,8 +452,10 @@ def to_response(reply: Reply, request: Request | None = None) -> Response:
         )
     content_type = reply.content_type or JSON_TYPE
     if not reply.headers and reply.status != 204:  # the usual answer: headers as werkzeug stores them
-        headers_list = [*_BASE_HEADER_ITEMS, ("Content-Type", content_type)]
-        return Response(reply.body_bytes(), reply.status, headers_list)
+        body = reply.body_bytes()
+        length = str(len(body))
+        headers_list = [*_BASE_HEADER_ITEMS, ("Content-Type", content_type), ("Content-Length", length)]
+        return BodyResponse(body, reply.status, headers_list)
     headers = {**BASE_HEADERS, **reply.headers}
     if reply.status == 204:
         return Response(status=204, headers=headers)

@@ -26,7 +26,7 @@ Kind = Literal["llm", "embedding"]
 VERSION = LMSTUDIO_VERSION
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Resolved:
     """The instance that serves a request."""
 
