@@ -318,7 +318,7 @@ class ScriptingMixin(ScriptingMethods):
         if base.catalog is not None:
             with contextlib.suppress(OSError):
                 if home.catalog_file.read_bytes() != base.catalog:
-                    home.catalog_file.write_bytes(base.catalog)
+                    home.write_catalog_bytes(base.catalog)
         for key in set(home.snapshot().downloaded) - set(base.downloaded):
             with contextlib.suppress(Exception):
                 home.remove_download(key)  # also deletes its placeholder weights file

@@ -36,10 +36,12 @@ from typing import Any
 from filelock import FileLock
 
 from fake_lms.catalog import Catalog, ModelSpec
-from fake_lms.files import write_json_atomic
+from fake_lms.changes import ChangeCounter
+from fake_lms.files import write_bytes_atomic, write_json_atomic
 
 STATE_VERSION = 1
-RECHECK_SECONDS = 0.001
+RECHECK_SECONDS = 0.001  # without a shared change counter: stat() the files at most this often
+SAFETY_RECHECK_SECONDS = 1.0  # with one: stat() them anyway this often (a writer that bypassed it)
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
 
 
@@ -226,12 +228,15 @@ class Home:
         self.request_log_file = self.logs_dir / "requests.jsonl"
         self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
         self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
+        self._changes = ChangeCounter(self.internal / "fake-changes")  # bumped by every writer
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: StateData | None = None
         self._cache_checked = 0.0
+        self._cache_count: int | None = None  # the change count the cached state was read at
         self._catalog_key: tuple[int, int, int] | None = None
         self._catalog: Catalog | None = None
         self._catalog_checked = 0.0
+        self._catalog_count: int | None = None
         self._thread_lock = threading.RLock()
         self._initialise(catalog)
 
@@ -252,6 +257,7 @@ class Home:
                         state.downloaded[spec.key] = now
                         self._write_placeholder(spec)
                 self._write_state(state)
+            self._changes.bump()
 
     @classmethod
     def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
@@ -276,10 +282,21 @@ class Home:
     def _read_state_fresh(self) -> StateData:
         return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
 
+    @staticmethod
+    def _still_fresh(count: int | None, seen: int | None, checked: float, now: float) -> bool:
+        """Whether something cached at change count ``seen`` (files last stat'ed at ``checked``)
+        may be used without looking at the files again."""
+        if count is None:  # no shared counter: trust the cache for RECHECK_SECONDS
+            return now - checked < RECHECK_SECONDS
+        return count == seen and now - checked < SAFETY_RECHECK_SECONDS
+
     @property
     def catalog(self) -> Catalog:
+        count = self._changes.value()  # read before the file: a later change shows as a new count
         now = time.monotonic()
-        if self._catalog is not None and now - self._catalog_checked < RECHECK_SECONDS:
+        if self._catalog is not None and self._still_fresh(
+            count, self._catalog_count, self._catalog_checked, now
+        ):
             return self._catalog
         self._catalog_checked = now
         key = self._file_key(self.catalog_file)
@@ -288,21 +305,24 @@ class Home:
                 json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
             )
             self._catalog_key = key
+        self._catalog_count = count
         return self._catalog
 
     def snapshot(self) -> StateData:
-        """The current state (cached until the file changes). Do not mutate it.
+        """The current state (cached until it changes). Do not mutate it.
 
-        Changes made through this object are seen at once; changes by other processes within
-        ``RECHECK_SECONDS`` (the file is stat'ed at most once per millisecond: one request asks
-        for the state several times)."""
+        Every writer, in any process, counts its change in a counter shared through memory
+        (``fake_lms.changes``), so a change is seen at once without a system call per read;
+        where no such counter can be shared, the file is stat'ed at most once per millisecond."""
+        count = self._changes.value()  # read before the file: a later change shows as a new count
         now = time.monotonic()
-        if self._cache is not None and now - self._cache_checked < RECHECK_SECONDS:
-            return self._cache
+        cache = self._cache
+        if cache is not None and self._still_fresh(count, self._cache_count, self._cache_checked, now):
+            return cache
         self._cache_checked = now
         key = self._file_key(self._state_path)
-        cache = self._cache
         if key is not None and key == self._cache_key and cache is not None:
+            self._cache_count = count
             return cache
         with self._thread_lock:
             for _ in range(5):
@@ -314,6 +334,7 @@ class Home:
             else:
                 state = self._read_state_fresh()
             self._cache, self._cache_key = state, self._file_key(self.state_file)
+            self._cache_count = count
             return state
 
     @contextlib.contextmanager
@@ -324,8 +345,15 @@ class Home:
             self._prune(state, time.time())
             yield state
             self._write_state(state)
+            self._cache_count = self._changes.bump()
             self._cache, self._cache_key = state, self._file_key(self.state_file)
             self._cache_checked = time.monotonic()
+
+    def write_catalog_bytes(self, data: bytes) -> None:
+        """Replace the catalog file with ``data`` (bytes a catalog file once held)."""
+        with self._thread_lock, self._lock:
+            write_bytes_atomic(self.catalog_file, data)
+            self._changes.bump()
 
     @staticmethod
     def _prune(state: StateData, now: float) -> None:

@@ -1,0 +1,63 @@
+"""A change counter shared by every process that uses one fake LM Studio home.
+
+The server reads the home's state several times per request, and another process (the fake
+``lms``, a second server, a test) may have changed it a moment ago. Checking the state file
+with ``stat()`` per request costs a system call each time; instead, every writer bumps a counter
+kept in a small memory-mapped file after it writes, and readers compare it with the value they
+last saw: a read of shared memory. Changes by other processes are seen at once.
+
+Where the file cannot be mapped, :meth:`ChangeCounter.value` answers ``None`` and callers fall back
+to ``stat()``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+SIZE = 8  # one little-endian unsigned 64-bit counter
+_MASK = (1 << 64) - 1
+
+
+class ChangeCounter:
+    """The counter in ``path`` (created, zeroed, on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._map: mmap.mmap | None = None
+        self._unavailable = False
+
+    def _mapping(self) -> mmap.mmap | None:
+        if self._map is None and not self._unavailable:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    if os.fstat(fd).st_size < SIZE:  # new: extend with zeros (idempotent)
+                        os.ftruncate(fd, SIZE)
+                    self._map = mmap.mmap(fd, SIZE)
+                finally:
+                    os.close(fd)
+            except (OSError, ValueError):
+                self._unavailable = True
+        return self._map
+
+    def value(self) -> int | None:
+        """The current count, or ``None`` when there is no shared counter here."""
+        shared = self._mapping()
+        return None if shared is None else int.from_bytes(shared[:SIZE], "little")
+
+    def bump(self) -> int | None:
+        """Count one change and return the new count. Call it with the home's lock held (two
+        writers bumping at once would lose a count), after the change is on disk."""
+        shared = self._mapping()
+        if shared is None:
+            return None
+        count = (int.from_bytes(shared[:SIZE], "little") + 1) & _MASK
+        shared[:SIZE] = count.to_bytes(SIZE, "little")
+        return count
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None

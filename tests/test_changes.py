@@ -1,0 +1,85 @@
+"""The change counter shared by the processes using one home: a change made anywhere is seen at once,
+without a stat() per read; without the counter, the stat() recheck still works."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_lms import state as state_module
+from fake_lms.changes import ChangeCounter
+from fake_lms.state import Home
+
+GEMMA = "google/gemma-3-1b"
+
+
+def test_counter_is_shared_between_mappings(tmp_path: Path) -> None:
+    a, b = ChangeCounter(tmp_path / "changes"), ChangeCounter(tmp_path / "changes")
+    assert a.value() == 0 and b.value() == 0
+    assert a.bump() == 1 and b.value() == 1
+    assert b.bump() == 2 and a.value() == 2
+    a.close()
+    assert ChangeCounter(tmp_path / "changes").value() == 2
+
+
+def test_counter_is_shared_with_another_process(tmp_path: Path) -> None:
+    counter = ChangeCounter(tmp_path / "changes")
+    code = (
+        "import sys; from pathlib import Path; from fake_lms.changes import ChangeCounter;"
+        "ChangeCounter(Path(sys.argv[1])).bump()"
+    )
+    for expected in (1, 2, 3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "changes")], check=True)
+        assert counter.value() == expected
+
+
+def test_a_change_through_another_home_is_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with the stat() recheck pushed out of reach, only the counter can reveal the change
+    monkeypatch.setattr(state_module, "RECHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(state_module, "SAFETY_RECHECK_SECONDS", 3600.0)
+    server_side, other = Home(tmp_path / "home"), Home(tmp_path / "home")
+    assert server_side.instances() == []
+    other.load(GEMMA)
+    assert [i.identifier for i in server_side.instances()] == [GEMMA]
+    other.unload(GEMMA)
+    assert server_side.instances() == []
+
+
+def test_a_change_by_another_process_is_seen_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_module, "RECHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(state_module, "SAFETY_RECHECK_SECONDS", 3600.0)
+    home = Home(tmp_path / "home")
+    assert home.instances() == []
+    code = "import sys; from fake_lms.state import Home; Home(sys.argv[1]).load(sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "home"), GEMMA], check=True)
+    assert [i.identifier for i in home.instances()] == [GEMMA]
+
+
+def test_without_a_shared_counter_the_files_are_rechecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ChangeCounter, "_mapping", lambda self: None)
+    server_side, other = Home(tmp_path / "home"), Home(tmp_path / "home")
+    assert server_side.instances() == []
+    other.load(GEMMA)
+    time.sleep(2 * state_module.RECHECK_SECONDS)
+    assert [i.identifier for i in server_side.instances()] == [GEMMA]
+
+
+def test_a_writer_bypassing_the_counter_is_seen_within_the_safety_recheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "SAFETY_RECHECK_SECONDS", 0.05)
+    home = Home(tmp_path / "home")
+    assert home.instances() == []
+    other = Home(tmp_path / "home")
+    monkeypatch.setattr(other._changes, "bump", lambda: None)  # an old writer that does not count
+    other.load(GEMMA)
+    time.sleep(0.1)
+    assert [i.identifier for i in home.instances()] == [GEMMA]
