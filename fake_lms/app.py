@@ -71,6 +71,7 @@ class LMStudioApp:
         self.log_requests = log_requests
         self.handler_errors: list[BaseException] = []
         self._log = BatchedAppender(ctx.home.request_log_file, encode=log_line, on_error=self._log_error)
+        ctx.home.add_log_writer(self._log)  # Home.request_log() reads what it holds too
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
         header = req.header("authorization")
@@ -148,6 +149,8 @@ class LMStudioApp:
         self._log.flush()
 
     def _log_error(self, exc: Exception) -> None:
+        if isinstance(exc, FileNotFoundError) and not self.ctx.home.path.exists():
+            return  # the home was removed (a request answered while the server stopped): no log
         self.handler_errors.append(exc)  # re-raised by check_assertions, like a handler's error
         print(f"fake LM Studio: cannot write the request log: {exc}", file=sys.stderr)
 

@@ -2,10 +2,10 @@
 
 A write to a file is a system call, and on a journaling filesystem a costly one; for the fake's
 request log it was the single largest piece of per-request bookkeeping. ``BatchedAppender`` keeps
-lines in memory and writes them with one ``O_APPEND`` write per batch: from a background thread
-within ``delay`` seconds of the first line of the batch, or at once on :meth:`~BatchedAppender.flush`
-(which in-process readers call first). One write per batch keeps lines whole even when other
-processes append to the same file.
+items in memory and writes their lines with one ``O_APPEND`` write per batch: from a background
+thread within ``delay`` seconds of the first item of the batch, or at once on
+:meth:`~BatchedAppender.flush` (which in-process readers call first). One write per batch keeps
+lines whole even when other processes append to the same file.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -28,7 +29,12 @@ class BatchedAppender(Generic[T]):
     (bytes, newline included) by ``encode`` when their batch is written, so that the queuing
     thread does next to nothing. ``on_error`` receives a write error (the lines of that batch
     are lost) or an error of ``encode`` (that item is left out); without it the error is printed
-    to stderr."""
+    to stderr.
+
+    :meth:`close` writes what is queued and stops the writer thread; the appender stays usable (a
+    server that stops and starts again keeps its log), and an item added later starts a writer
+    again. The writer thread holds no strong reference to the appender, so an appender nobody
+    closed can still be collected (its thread then ends)."""
 
     def __init__(
         self,
@@ -43,13 +49,12 @@ class BatchedAppender(Generic[T]):
         self.delay = delay
         self.on_error = on_error
         self._pending: list[T] = []
-        self._lock = threading.Lock()  # guards _pending
+        self._lock = threading.Lock()  # guards _pending and the writer thread's start and stop
         self._write_lock = threading.Lock()  # one writer at a time: batches land in order
-        self._wake = threading.Event()  # set: a batch is due
-        self._stop = threading.Event()  # set: close() was called
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._fd: int | None = None
+        self._writer: _Writer | None = None
+        self._fd_box: list[int] = []  # the open descriptor, if any (closed if we are collected)
+        weakref.finalize(self, _close_fds, self._fd_box)
+        self._exit_hook_registered = False
 
     def add(self, item: T) -> None:
         """Queue one item. Its line reaches the file within ``delay`` seconds."""
@@ -57,12 +62,10 @@ class BatchedAppender(Generic[T]):
             self._pending.append(item)
             if len(self._pending) > 1:  # the writer is already due
                 return
-        if self._closed:
-            self.flush()
-            return
-        if self._thread is None:
-            self._start()
-        self._wake.set()
+            writer = self._writer
+            if writer is None:
+                writer = self._writer = _Writer(self)
+        writer.wake.set()
 
     def flush(self) -> None:
         """Write every queued line now."""
@@ -74,37 +77,19 @@ class BatchedAppender(Generic[T]):
 
     def close(self) -> None:
         """Write what is queued, stop the writer thread and close the file."""
-        self._closed = True
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            self._wake.set()
-            thread.join(timeout=5)
-            self._thread = None
-            atexit.unregister(self.flush)
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
         self.flush()
         with self._write_lock:
             self._close_file()
 
     # -- internals ---------------------------------------------------------------------------------
-    def _start(self) -> None:
-        with self._write_lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(
-                target=self._run, name=f"log-writer:{self.path.name}", daemon=True
-            )
-            self._thread.start()
-            atexit.register(self.flush)  # a daemon thread is not waited for at exit
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait()
-            if self._closed:
-                return
-            self._stop.wait(self.delay)  # let the batch grow (close() cuts this short)
-            self._wake.clear()  # before taking the lines: a line added after this re-arms us
-            self.flush()
+    def _register_exit_hook(self) -> None:
+        if not self._exit_hook_registered:  # a daemon thread is not waited for at exit
+            self._exit_hook_registered = True
+            atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _encoded(self, items: list[T]) -> Iterator[bytes]:
         for item in items:
@@ -120,38 +105,88 @@ class BatchedAppender(Generic[T]):
             print(f"cannot append to {self.path}: {exc!r}", file=sys.stderr)
 
     def _write(self, data: bytes) -> None:
+        view = memoryview(data)
         try:
             try:
-                self._write_all(self._file(), data)
-            except OSError:  # e.g. the descriptor went bad: open the file again, once
+                while view:
+                    view = view[os.write(self._file(), view) :]
+            except OSError:  # e.g. the descriptor went bad: open the file again, write the rest once
                 self._close_file()
-                self._write_all(self._file(), data)
+                while view:
+                    view = view[os.write(self._file(), view) :]
         except OSError as exc:
             self._report(exc)
 
-    @staticmethod
-    def _write_all(fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-
     def _close_file(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+        _close_fds(self._fd_box)
 
     def _file(self) -> int:
         """The descriptor to write to: the file now at ``path`` (one that was removed or replaced
-        since the last batch, by a person or a log rotation, is opened anew)."""
-        if self._fd is not None:
+        since the last batch, by a person or a log rotation, is opened anew; its directory too,
+        but not the directories above it)."""
+        box = self._fd_box
+        if box:
             try:
-                now, ours = os.stat(self.path), os.fstat(self._fd)
+                now, ours = os.stat(self.path), os.fstat(box[0])
                 if (now.st_ino, now.st_dev) != (ours.st_ino, ours.st_dev):
                     self._close_file()
             except OSError:
                 self._close_file()
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        return self._fd
+        if not box:
+            self.path.parent.mkdir(exist_ok=True)
+            box.append(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        return box[0]
+
+
+def _close_fds(box: list[int]) -> None:
+    while box:
+        with contextlib.suppress(OSError):
+            os.close(box.pop())
+
+
+class _Writer:
+    """The thread that writes an appender's batches. It keeps only a weak reference to the
+    appender while it waits, so that an appender nobody closed can be collected."""
+
+    def __init__(self, appender: BatchedAppender[T]) -> None:
+        self.wake = threading.Event()  # set: a batch is due
+        self.stopping = threading.Event()  # set: stop now
+        appender._register_exit_hook()
+        ref = weakref.ref(appender, lambda _: self.stop(join=False))
+        self.thread = threading.Thread(
+            target=_write_batches,
+            args=(ref, self.wake, self.stopping, appender.delay),
+            name=f"log-writer:{appender.path.name}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def stop(self, join: bool = True) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if join and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
+
+
+def _write_batches(
+    ref: weakref.ref[BatchedAppender[T]], wake: threading.Event, stopping: threading.Event, delay: float
+) -> None:
+    while True:
+        wake.wait()
+        if stopping.is_set():
+            return
+        stopping.wait(delay)  # let the batch grow (stop() cuts this short)
+        wake.clear()  # before taking the items: an item added after this wakes us again
+        appender = ref()
+        if appender is None:
+            return
+        appender.flush()
+        del appender
+        if stopping.is_set():  # (stop() may have come while we waited: its wake was cleared above)
+            return
+
+
+def _flush_at_exit(ref: weakref.ref[BatchedAppender[T]]) -> None:
+    appender = ref()
+    if appender is not None:
+        appender.flush()

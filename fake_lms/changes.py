@@ -7,16 +7,18 @@ kept in a small memory-mapped file after it writes, and readers compare it with 
 last saw: a read of shared memory. Changes by other processes are seen at once.
 
 Where the file cannot be mapped, :meth:`ChangeCounter.value` answers ``None`` and callers fall back
-to ``stat()``.
+to ``stat()`` (mapping is tried again a second later).
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import time
 from pathlib import Path
 
 SIZE = 8  # one little-endian unsigned 64-bit counter
+RETRY_SECONDS = 1.0  # after a failed mapping, callers fall back to stat() this long
 _MASK = (1 << 64) - 1
 
 
@@ -26,10 +28,10 @@ class ChangeCounter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._map: mmap.mmap | None = None
-        self._unavailable = False
+        self._retry_at = 0.0  # after a failed mapping: when to try again
 
     def _mapping(self) -> mmap.mmap | None:
-        if self._map is None and not self._unavailable:
+        if self._map is None and time.monotonic() >= self._retry_at:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
@@ -38,9 +40,14 @@ class ChangeCounter:
                     self._map = mmap.mmap(fd, SIZE)
                 finally:
                     os.close(fd)
-            except (OSError, ValueError):
-                self._unavailable = True
+            except (OSError, ValueError):  # e.g. no mmap here, or out of descriptors for now
+                self._retry_at = time.monotonic() + RETRY_SECONDS
         return self._map
+
+    def reopen(self) -> None:
+        """Map the file again (it may have been replaced: a home removed and created anew)."""
+        self.close()
+        self._retry_at = 0.0
 
     def value(self) -> int | None:
         """The current count, or ``None`` when there is no shared counter here."""

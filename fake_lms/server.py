@@ -177,8 +177,7 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
 
     def request_log(self) -> list[dict[str, Any]]:
         """The request log kept in the home (one dict per request, oldest first). Lines reach the
-        file in batches, within 20 ms of their request; this writes the pending ones first."""
-        self.app.flush_log()
+        file in batches, within 20 ms of their request; this reads the pending ones too."""
         return self.home.request_log()
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from filelock import FileLock
 
@@ -41,8 +41,9 @@ from fake_lms.files import write_bytes_atomic, write_json_atomic
 
 STATE_VERSION = 1
 RECHECK_SECONDS = 0.001  # without a shared change counter: stat() the files at most this often
-SAFETY_RECHECK_SECONDS = 1.0  # with one: stat() them anyway this often (a writer that bypassed it)
+SAFETY_RECHECK_SECONDS = 0.1  # with one: stat() them anyway this often (an uncounted change)
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
+T = TypeVar("T")
 
 
 class StateError(Exception):
@@ -211,6 +212,17 @@ def ensure_fake_home(path: Path) -> None:
             )
 
 
+@dataclass(slots=True)
+class _Cached(Generic[T]):
+    """Something read from a home's file: the file's stat key taken before reading it, and the
+    change count read before that (``None``: no shared counter)."""
+
+    value: T
+    key: tuple[int, int, int] | None
+    count: int | None
+    checked: float  # time.monotonic() of the last look at the file
+
+
 class Home:
     """A fake LM Studio home directory shared by the fake server and the fake ``lms``."""
 
@@ -229,14 +241,10 @@ class Home:
         self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
         self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
         self._changes = ChangeCounter(self.internal / "fake-changes")  # bumped by every writer
-        self._cache_key: tuple[int, int, int] | None = None
-        self._cache: StateData | None = None
-        self._cache_checked = 0.0
-        self._cache_count: int | None = None  # the change count the cached state was read at
-        self._catalog_key: tuple[int, int, int] | None = None
-        self._catalog: Catalog | None = None
-        self._catalog_checked = 0.0
-        self._catalog_count: int | None = None
+        # what was read, the file's stat key taken before reading it, the change count before that
+        self._state_cache: _Cached[StateData] | None = None
+        self._catalog_cache: _Cached[Catalog] | None = None
+        self._log_writers: weakref.WeakSet[Any] = weakref.WeakSet()  # in-process request-log writers
         self._thread_lock = threading.RLock()
         self._initialise(catalog)
 
@@ -282,48 +290,57 @@ class Home:
     def _read_state_fresh(self) -> StateData:
         return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
 
-    @staticmethod
-    def _still_fresh(count: int | None, seen: int | None, checked: float, now: float) -> bool:
-        """Whether something cached at change count ``seen`` (files last stat'ed at ``checked``)
-        may be used without looking at the files again."""
-        if count is None:  # no shared counter: trust the cache for RECHECK_SECONDS
-            return now - checked < RECHECK_SECONDS
-        return count == seen and now - checked < SAFETY_RECHECK_SECONDS
+    def _cached(self, cached: _Cached[Any] | None, path: Path | str) -> tuple[bool, int | None, Any]:
+        """Whether ``cached`` (read from ``path``) is current, the change count to cache a fresh
+        read at, and the file's stat key taken before that read.
+
+        The count is read first and the key before the file, so a change landing during the read
+        shows later as a new count or a new key: a stale read is never cached as current."""
+        count = self._changes.value()
+        now = time.monotonic()
+        if cached is not None:
+            if count is None:  # no shared counter: trust the cache for RECHECK_SECONDS
+                if now - cached.checked < RECHECK_SECONDS:
+                    return True, count, None
+            elif count == cached.count and now - cached.checked < SAFETY_RECHECK_SECONDS:
+                return True, count, None
+        key = self._file_key(path)
+        if cached is not None and key is not None and key == cached.key:
+            if count is None or count == cached.count:
+                cached.checked = now  # (re)checked on disk: unchanged
+                return True, count, key
+            # the count moved but this file kept its key: a change elsewhere (or a key reused
+            # within the filesystem's clock tick); reading again is cheap and always right
+        elif count is not None and cached is not None and count == cached.count:
+            self._changes.reopen()  # the file changed uncounted: our counter may be a stale mapping
+            count = self._changes.value()
+        return False, count, key
 
     @property
     def catalog(self) -> Catalog:
-        count = self._changes.value()  # read before the file: a later change shows as a new count
-        now = time.monotonic()
-        if self._catalog is not None and self._still_fresh(
-            count, self._catalog_count, self._catalog_checked, now
-        ):
-            return self._catalog
-        self._catalog_checked = now
-        key = self._file_key(self.catalog_file)
-        if key != self._catalog_key or self._catalog is None:
-            self._catalog = Catalog.from_data(
-                json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
-            )
-            self._catalog_key = key
-        self._catalog_count = count
-        return self._catalog
+        current, count, key = self._cached(self._catalog_cache, self.catalog_file)
+        if current:
+            assert self._catalog_cache is not None
+            return self._catalog_cache.value
+        catalog = Catalog.from_data(
+            json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
+        )
+        self._catalog_cache = _Cached(catalog, key, count, time.monotonic())
+        return catalog
 
     def snapshot(self) -> StateData:
         """The current state (cached until it changes). Do not mutate it.
 
         Every writer, in any process, counts its change in a counter shared through memory
         (``fake_lms.changes``), so a change is seen at once without a system call per read;
-        where no such counter can be shared, the file is stat'ed at most once per millisecond."""
-        count = self._changes.value()  # read before the file: a later change shows as a new count
-        now = time.monotonic()
-        cache = self._cache
-        if cache is not None and self._still_fresh(count, self._cache_count, self._cache_checked, now):
-            return cache
-        self._cache_checked = now
-        key = self._file_key(self._state_path)
-        if key is not None and key == self._cache_key and cache is not None:
-            self._cache_count = count
-            return cache
+        where no such counter can be shared, the file is stat'ed at most once per millisecond,
+        and with one, every 100 ms anyway (a change that was not counted, or a home removed
+        and created again under a process that still maps its old counter)."""
+        cached = self._state_cache
+        current, count, key = self._cached(cached, self._state_path)
+        if current:
+            assert cached is not None
+            return cached.value
         with self._thread_lock:
             for _ in range(5):
                 try:
@@ -331,10 +348,10 @@ class Home:
                     break
                 except (ValueError, FileNotFoundError):  # mid-replace on some filesystems
                     time.sleep(0.005)
+                    key = self._file_key(self._state_path)
             else:
                 state = self._read_state_fresh()
-            self._cache, self._cache_key = state, self._file_key(self.state_file)
-            self._cache_count = count
+            self._state_cache = _Cached(state, key, count, time.monotonic())
             return state
 
     @contextlib.contextmanager
@@ -345,9 +362,9 @@ class Home:
             self._prune(state, time.time())
             yield state
             self._write_state(state)
-            self._cache_count = self._changes.bump()
-            self._cache, self._cache_key = state, self._file_key(self.state_file)
-            self._cache_checked = time.monotonic()
+            key = self._file_key(self.state_file)
+            count = self._changes.bump()
+            self._state_cache = _Cached(state, key, count, time.monotonic())
 
     def write_catalog_bytes(self, data: bytes) -> None:
         """Replace the catalog file with ``data`` (bytes a catalog file once held)."""
@@ -577,7 +594,14 @@ class Home:
                 out.append(json.loads(line))
         return out
 
+    def add_log_writer(self, writer: Any) -> None:
+        """Register an in-process writer of the request log (an object with ``flush()``), so that
+        :meth:`request_log` sees the lines it still holds in memory."""
+        self._log_writers.add(writer)
+
     def request_log(self) -> list[dict[str, Any]]:
+        for writer in list(self._log_writers):
+            writer.flush()
         return self.read_jsonl(self.request_log_file)
 
     def lms_invocations(self) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ without a stat() per read; without the counter, the stat() recheck still works."
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -83,3 +84,39 @@ def test_a_writer_bypassing_the_counter_is_seen_within_the_safety_recheck(
     other.load(GEMMA)
     time.sleep(0.1)
     assert [i.identifier for i in home.instances()] == [GEMMA]
+
+
+def test_a_change_landing_while_the_state_is_read_is_not_cached_as_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's key is taken before reading it: a change that lands during the read leaves a
+    new key (or count) behind, so the next read sees it."""
+    server, other = Home(tmp_path / "home"), Home(tmp_path / "home")
+    server.snapshot()
+    other.load(GEMMA)
+    read = Home._read_state_fresh
+
+    def read_then_race(self: Home) -> state_module.StateData:
+        state = read(self)
+        if self is server:
+            monkeypatch.setattr(Home, "_read_state_fresh", read)
+            other.unload(GEMMA)  # lands after the server read the file, before it cached it
+        return state
+
+    monkeypatch.setattr(Home, "_read_state_fresh", read_then_race)
+    assert [i.identifier for i in server.instances()] == [GEMMA]  # what it read
+    assert server.instances() == []  # and at once the change that raced with the read
+
+
+def test_a_home_created_again_under_a_live_process_is_followed(tmp_path: Path) -> None:
+    server = Home(tmp_path / "home")
+    server.snapshot()
+    shutil.rmtree(tmp_path / "home")  # removed and created anew: the server maps the old counter
+    other = Home(tmp_path / "home")
+    other.load(GEMMA)
+    deadline = time.monotonic() + 2
+    while not server.instances() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert [i.identifier for i in server.instances()] == [GEMMA]
+    server.unload(GEMMA)  # counted on the new counter, which the server maps again
+    assert other.instances() == []

@@ -3,10 +3,12 @@ carry the model key and instance id, and nothing secret is ever written."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import threading
 import time
+import weakref
 from typing import Any
 
 import httpx
@@ -170,6 +172,11 @@ def test_log_can_be_turned_off(tmp_path):
         assert fake.request_log() == []
 
 
+def test_home_request_log_reads_lines_still_in_memory(fake, client):
+    client.get("/v1/models")
+    assert [r["path"] for r in fake.home.request_log()] == ["/v1/models"]
+
+
 def test_lines_reach_the_file_by_themselves_within_the_batch_delay(fake, client):
     client.get("/v1/models")
     path = fake.home.request_log_file
@@ -246,14 +253,48 @@ def test_appender_reports_a_bad_item_and_keeps_the_rest(tmp_path):
     appender.close()
 
 
-def test_appender_close_writes_what_is_queued_and_later_lines_at_once(tmp_path):
+def test_appender_close_writes_what_is_queued_and_a_later_item_starts_it_again(tmp_path):
     path = tmp_path / "x.log"
     appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
     appender.add("queued")
     appender.close()
     assert path.read_text() == "queued\n"
-    appender.add("after close")
-    assert path.read_text() == "queued\nafter close\n"
+    appender.delay = 0.01
+    appender.add("after close")  # a server started again keeps its log, batched as before
+    assert wait_for(lambda: path.read_text() == "queued\nafter close\n")
+    appender.close()
+
+
+def test_log_stays_batched_after_the_server_stops_and_starts(fake, client):
+    fake.refuse_connections(0.05)  # stops the server, then starts it again
+    assert wait_for(lambda: client.get("/lmstudio-greeting").status_code == 200)
+    client.get("/v1/models")
+    assert fake.app._log._writer is not None  # a writer thread batches the lines again
+    assert [r["path"] for r in fake.request_log()][-1] == "/v1/models"
+
+
+def test_an_appender_nobody_closed_is_collected_and_its_writer_ends(tmp_path):
+    appender = BatchedAppender(tmp_path / "x.log", encode=lambda s: s.encode() + b"\n", delay=0.01)
+    appender.add("line")
+    thread = appender._writer.thread
+    ref = weakref.ref(appender)
+    del appender
+    gc.collect()
+    assert ref() is None
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (OSError, httpx.HTTPError):
+            pass
+        time.sleep(0.005)
+    return False
 
 
 def test_appender_reopens_a_file_that_went_away(tmp_path):
