@@ -129,12 +129,19 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(name: str, argv: list[str], workdir: Path) -> Server:
+def start_server(
+    name: str,
+    argv: list[str],
+    workdir: Path,
+    *,
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     stderr_path = workdir / f"{name}.stderr"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with open(stderr_path, "wb") as stderr:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env
+            argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env, cwd=cwd
         )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 60)

@@ -1,0 +1,41 @@
+"""The benchmark scripts still run (their numbers are judged by people, never by tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_bench_server_quick_run_reports_every_server_and_workload(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = run("benchmarks/bench_server.py", "--quick", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "fake/bare median" in result.stdout
+    data = json.loads(out.read_text())
+    for server in ("floor", "bare", "fake"):
+        for workload in ("plain", "stream"):
+            stats = data["results"][server][workload]
+            assert stats["n"] > 0 and 0 < stats["median_ms"] <= stats["p99_ms"]
+
+
+def test_bench_ab_compares_a_checkout_with_itself() -> None:
+    result = run("benchmarks/bench_ab.py", "a=.", "b=.", "--rounds", "3", "--calls", "2", "--warmup", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["version", "median", "ms", "/bare", "per-round", "CPU", "us/call"]
+    assert [line.split()[0] for line in lines[1:]] == ["a", "b", "bare"]
+
+
+def test_bench_ab_rejects_a_malformed_version() -> None:
+    result = run("benchmarks/bench_ab.py", "no-directory-given")
+    assert result.returncode != 0 and "NAME=DIR" in result.stderr
