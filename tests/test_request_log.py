@@ -311,3 +311,32 @@ def test_appender_reopens_a_file_that_went_away(tmp_path):
     appender.flush()
     assert path.read_text() == "third\n"
     appender.close()
+
+
+def test_answered_requests_are_freed_without_the_cycle_collector(tmp_path):
+    """The parsed request must not stay reachable from the WSGI environ that pytest-httpserver's
+    log keeps: that made a reference cycle per request, freed only by (ever longer) full
+    garbage collections."""
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Request
+
+    from fake_lms.api.types import ApiRequest
+
+    fake = FakeLMStudio(home=tmp_path / "home", log_limit=5)
+    client = Client(Request.application(fake.application))  # the WSGI app, in-process
+    body = {"model": GEMMA, "messages": [{"role": "user", "content": "hi"}]}
+
+    def live_api_requests() -> int:
+        return sum(isinstance(o, ApiRequest) for o in gc.get_objects())
+
+    client.post("/v1/chat/completions", json=body)  # JIT load, caches
+    gc.collect()
+    gc.disable()
+    try:
+        before = live_api_requests()
+        for _ in range(50):
+            assert client.post("/v1/chat/completions", json=body).status_code == 200
+        assert live_api_requests() - before <= 5  # at most what the bounded logs still hold
+    finally:
+        gc.enable()
+        fake.app.close()
