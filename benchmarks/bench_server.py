@@ -349,8 +349,35 @@ def summarise(
     return stats, checks
 
 
+def per_round(values: list[float], rounds: int) -> list[float]:
+    """The median of each round's plain calls (``run`` records them round after round)."""
+    out, start = [], 0
+    for count in split(len(values), rounds):
+        if count:
+            out.append(statistics.median(values[start : start + count]))
+        start += count
+    return out
+
+
+def steadiness(samples: dict[str, dict[str, list[float]]], rounds: int) -> dict[str, float]:
+    """How steady the host was: the spread of the floor server's per-round medians (p90/p10; the
+    floor does the least, so what moves it is the machine), and the median of the per-round
+    fake/bare ratios, an estimate of the same ratio that drift during the run hardly moves."""
+    floor = sorted(per_round(samples["floor"]["plain"], rounds))
+    fake, bare = per_round(samples["fake"]["plain"], rounds), per_round(samples["bare"]["plain"], rounds)
+    low, high = floor[int(0.1 * (len(floor) - 1))], floor[int(0.9 * (len(floor) - 1))]
+    return {
+        "floor_round_spread": high / low,
+        "paired_fake_bare": statistics.median(f / b for f, b in zip(fake, bare)),
+    }
+
+
 def print_report(
-    stats: dict[str, Any], checks: list[Check], args: argparse.Namespace, seconds: float
+    stats: dict[str, Any],
+    checks: list[Check],
+    args: argparse.Namespace,
+    seconds: float,
+    steady: dict[str, float] | None = None,
 ) -> None:
     titles = {
         "plain": f"chat.completions ({args.plain} calls)",
@@ -375,6 +402,11 @@ def print_report(
         f"server CPU per plain call: floor {cpu['floor']:.0f} us, bare engine {cpu['bare']:.0f} us, "
         f"fake {cpu['fake']:.0f} us (LM Studio logic: {cpu['fake'] - cpu['bare']:.0f} us)"
     )
+    if steady is not None:
+        print(
+            f"host steadiness: the floor's per-round medians spread {steady['floor_round_spread']:.2f}x "
+            f"(p90/p10); per-round fake/bare ratios, median {steady['paired_fake_bare']:.3f}x"
+        )
     print()
     print(f"{'workload':<10}{'ratio':<20}{'value':>8}{'target':>9}  result")
     print("-" * 60)
@@ -463,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
     stats, checks = summarise(samples, servers)
-    print_report(stats, checks, args, seconds)
+    steady = steadiness(samples, args.rounds)
+    print_report(stats, checks, args, seconds, steady)
     if args.json:
         import openai
 
@@ -481,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                 "loadavg": os.getloadavg(),
             },
             "results": stats,
+            "steadiness": steady,
             "checks": [
                 {
                     "workload": c.workload,

@@ -26,6 +26,9 @@ def test_bench_server_quick_run_reports_every_server_and_workload(tmp_path: Path
         for workload in ("plain", "stream"):
             stats = data["results"][server][workload]
             assert stats["n"] > 0 and 0 < stats["median_ms"] <= stats["p99_ms"]
+    steadiness = data["steadiness"]
+    assert steadiness["floor_round_spread"] >= 1 and steadiness["paired_fake_bare"] > 0
+    assert "host steadiness:" in result.stdout
 
 
 def test_bench_ab_compares_a_checkout_with_itself() -> None:
