@@ -10,7 +10,6 @@ lines whole even when other processes append to the same file.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import sys
@@ -34,7 +33,8 @@ class BatchedAppender(Generic[T]):
     :meth:`close` writes what is queued and stops the writer thread; the appender stays usable (a
     server that stops and starts again keeps its log), and an item added later starts a writer
     again. The writer thread holds no strong reference to the appender, so an appender nobody
-    closed can still be collected (its thread then ends)."""
+    closed can still be collected: what it still holds is written then (and at exit), and its
+    thread ends."""
 
     def __init__(
         self,
@@ -48,13 +48,12 @@ class BatchedAppender(Generic[T]):
         self.encode = encode
         self.delay = delay
         self.on_error = on_error
-        self._pending: list[T] = []
+        self._pending: list[T] = []  # changed in place only: the finalizer below holds it too
         self._lock = threading.Lock()  # guards _pending and the writer thread's start and stop
-        self._write_lock = threading.Lock()  # one writer at a time: batches land in order
+        self._sink = _Sink(path)
         self._writer: _Writer | None = None
-        self._fd_box: list[int] = []  # the open descriptor, if any (closed if we are collected)
-        weakref.finalize(self, _close_fds, self._fd_box)
-        self._exit_hook_registered = False
+        # collected while holding lines, or still alive at exit: write them, close the file
+        weakref.finalize(self, _write_remaining, self._sink, self._pending, self._lock, encode)
 
     def add(self, item: T) -> None:
         """Queue one item. Its line reaches the file within ``delay`` seconds."""
@@ -69,11 +68,13 @@ class BatchedAppender(Generic[T]):
 
     def flush(self) -> None:
         """Write every queued line now."""
-        with self._write_lock:
-            with self._lock:
-                items, self._pending = self._pending, []
+        with self._sink.lock:  # one writer at a time: batches land in order
+            items = _take(self._pending, self._lock)
             if items:
-                self._write(b"".join(self._encoded(items)))
+                try:
+                    self._sink.write(b"".join(self._encoded(items)))
+                except OSError as exc:
+                    self._report(exc)
 
     def close(self) -> None:
         """Write what is queued, stop the writer thread and close the file."""
@@ -82,15 +83,10 @@ class BatchedAppender(Generic[T]):
         if writer is not None:
             writer.stop()
         self.flush()
-        with self._write_lock:
-            self._close_file()
+        with self._sink.lock:
+            self._sink.close()
 
     # -- internals ---------------------------------------------------------------------------------
-    def _register_exit_hook(self) -> None:
-        if not self._exit_hook_registered:  # a daemon thread is not waited for at exit
-            self._exit_hook_registered = True
-            atexit.register(_flush_at_exit, weakref.ref(self))
-
     def _encoded(self, items: list[T]) -> Iterator[bytes]:
         for item in items:
             try:
@@ -104,44 +100,75 @@ class BatchedAppender(Generic[T]):
         else:
             print(f"cannot append to {self.path}: {exc!r}", file=sys.stderr)
 
-    def _write(self, data: bytes) -> None:
+
+class _Sink:
+    """The file side of an appender: its path, the descriptor, and the lock batches are written
+    under. Kept apart so that what an appender leaves behind can still be written without it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self._fd: int | None = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (call with :attr:`lock` held). Raises ``OSError``."""
         view = memoryview(data)
         try:
-            try:
-                while view:
-                    view = view[os.write(self._file(), view) :]
-            except OSError:  # e.g. the descriptor went bad: open the file again, write the rest once
-                self._close_file()
-                while view:
-                    view = view[os.write(self._file(), view) :]
-        except OSError as exc:
-            self._report(exc)
+            while view:
+                view = view[os.write(self._file(), view) :]
+        except OSError:  # e.g. the descriptor went bad: open the file again, write the rest once
+            self.close()
+            while view:
+                view = view[os.write(self._file(), view) :]
 
-    def _close_file(self) -> None:
-        _close_fds(self._fd_box)
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _file(self) -> int:
         """The descriptor to write to: the file now at ``path`` (one that was removed or replaced
         since the last batch, by a person or a log rotation, is opened anew; its directory too,
         but not the directories above it)."""
-        box = self._fd_box
-        if box:
+        if self._fd is not None:
             try:
-                now, ours = os.stat(self.path), os.fstat(box[0])
+                now, ours = os.stat(self.path), os.fstat(self._fd)
                 if (now.st_ino, now.st_dev) != (ours.st_ino, ours.st_dev):
-                    self._close_file()
+                    self.close()
             except OSError:
-                self._close_file()
-        if not box:
+                self.close()
+        if self._fd is None:
             self.path.parent.mkdir(exist_ok=True)
-            box.append(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
-        return box[0]
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
 
 
-def _close_fds(box: list[int]) -> None:
-    while box:
-        with contextlib.suppress(OSError):
-            os.close(box.pop())
+def _take(pending: list[T], lock: threading.Lock) -> list[T]:
+    with lock:
+        items = pending[:]
+        pending.clear()
+    return items
+
+
+def _write_remaining(
+    sink: _Sink, pending: list[T], lock: threading.Lock, encode: Callable[[T], bytes]
+) -> None:
+    """An appender's lines still in memory when it was collected (or at exit), then its file closed."""
+    with sink.lock:
+        lines = []
+        for item in _take(pending, lock):
+            try:
+                lines.append(encode(item))
+            except Exception as exc:
+                print(f"cannot append to {sink.path}: {exc!r}", file=sys.stderr)
+        try:
+            if lines:
+                sink.write(b"".join(lines))
+        except OSError as exc:
+            print(f"cannot append to {sink.path}: {exc!r}", file=sys.stderr)
+        finally:
+            sink.close()
 
 
 class _Writer:
@@ -151,7 +178,6 @@ class _Writer:
     def __init__(self, appender: BatchedAppender[T]) -> None:
         self.wake = threading.Event()  # set: a batch is due
         self.stopping = threading.Event()  # set: stop now
-        appender._register_exit_hook()
         ref = weakref.ref(appender, lambda _: self.stop(join=False))
         self.thread = threading.Thread(
             target=_write_batches,
@@ -184,9 +210,3 @@ def _write_batches(
         del appender
         if stopping.is_set():  # (stop() may have come while we waited: its wake was cleared above)
             return
-
-
-def _flush_at_exit(ref: weakref.ref[BatchedAppender[T]]) -> None:
-    appender = ref()
-    if appender is not None:
-        appender.flush()

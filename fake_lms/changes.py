@@ -45,8 +45,10 @@ class ChangeCounter:
         return self._map
 
     def reopen(self) -> None:
-        """Map the file again (it may have been replaced: a home removed and created anew)."""
-        self.close()
+        """Map the file again (it may have been replaced: a home removed and created anew). The
+        old mapping is not closed here: another thread may be reading it this very moment; it
+        goes away with its last reader."""
+        self._map = None
         self._retry_at = 0.0
 
     def value(self) -> int | None:
@@ -65,6 +67,7 @@ class ChangeCounter:
         return count
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        """Unmap the counter (only when no other thread uses this object any more)."""
+        shared, self._map = self._map, None
+        if shared is not None:
+            shared.close()

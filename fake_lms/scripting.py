@@ -288,7 +288,7 @@ class ScriptingMixin(ScriptingMethods):
             # pytest-httpserver's log keeps the request (and its environ) for a while: without this,
             # environ -> ApiRequest -> record -> headers -> environ is a cycle that only the cyclic
             # garbage collector can free, and full collections grow with every such request
-            del request.environ[API_REQUEST_KEY]
+            request.environ.pop(API_REQUEST_KEY, None)
         record.status = response.status_code
         return response
 

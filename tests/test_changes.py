@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,32 @@ def test_a_home_created_again_under_a_live_process_is_followed(tmp_path: Path) -
     assert [i.identifier for i in server.instances()] == [GEMMA]
     server.unload(GEMMA)  # counted on the new counter, which the server maps again
     assert other.instances() == []
+
+
+def test_reopening_the_counter_while_other_threads_read_it_is_safe(tmp_path: Path) -> None:
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    counter = ChangeCounter(tmp_path / "changes")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def run(action: Callable[[], object]) -> None:
+        while not stop.is_set():
+            try:
+                action()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=run, args=(counter.value,)) for _ in range(3)]
+    threads += [threading.Thread(target=run, args=(counter.reopen,)) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(old_interval)
+    assert errors == []

@@ -273,6 +273,15 @@ def test_log_stays_batched_after_the_server_stops_and_starts(fake, client):
     assert [r["path"] for r in fake.request_log()][-1] == "/v1/models"
 
 
+def test_lines_of_an_appender_collected_before_its_batch_are_written(tmp_path):
+    path = tmp_path / "x.log"
+    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
+    appender.add("queued")
+    del appender
+    gc.collect()
+    assert path.read_text() == "queued\n"
+
+
 def test_an_appender_nobody_closed_is_collected_and_its_writer_ends(tmp_path):
     appender = BatchedAppender(tmp_path / "x.log", encode=lambda s: s.encode() + b"\n", delay=0.01)
     appender.add("line")
