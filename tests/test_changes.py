@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _waiting import wait_for
 
 from fake_lms import state as state_module
 from fake_lms.changes import ChangeCounter
@@ -116,9 +117,7 @@ def test_a_home_created_again_under_a_live_process_is_followed(tmp_path: Path) -
     shutil.rmtree(tmp_path / "home")  # removed and created anew: the server maps the old counter
     other = Home(tmp_path / "home")
     other.load(GEMMA)
-    deadline = time.monotonic() + 2
-    while not server.instances() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert wait_for(server.instances, timeout=2)
     assert [i.identifier for i in server.instances()] == [GEMMA]
     server.unload(GEMMA)  # counted on the new counter, which the server maps again
     assert other.instances() == []

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _waiting import wait_for
 
 from fake_lms import FakeLMStudio
 
@@ -78,10 +79,8 @@ def test_two_processes_and_the_server_share_one_home(tmp_path):
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         thread.join(timeout=60)
-        deadline = time.monotonic() + 10
-        while not fake.home.is_downloaded("text-embedding-qwen3-embedding-0.6b"):  # the server's download
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # the server's download
+        assert wait_for(lambda: fake.home.is_downloaded("text-embedding-qwen3-embedding-0.6b"), timeout=10)
 
         state = strict_json(fake.home.state_file)
         ids = [inst["identifier"] for inst in state["instances"]]

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _waiting import wait_for
 
 from fake_lms import FakeLMStudio
 
@@ -46,13 +47,6 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 def fake(tmp_path):
     with FakeLMStudio(home=tmp_path / "home", download_seconds=0.5) as server:
         yield server
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -278,7 +272,7 @@ def test_download_progress_then_completion(fake, client):
     again = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
     assert again["job_id"] == job["job_id"]
     # no status poll needed: listings show it as soon as its time is up
-    wait_until(lambda: "openai/gpt-oss-20b" in models(client))
+    assert wait_for(lambda: "openai/gpt-oss-20b" in models(client))
     assert fake.home.is_downloaded("openai/gpt-oss-20b")
     done = client.get(f"/api/v1/models/download/status/{job['job_id']}").json()
     assert list(done) == [
@@ -302,7 +296,7 @@ def test_download_progress_then_completion(fake, client):
 def test_download_completes_in_home_without_any_reader(fake, client):
     job = client.post("/api/v1/models/download", json={"model": "qwen/qwen2.5-vl-7b"}).json()
     assert job["status"] == "downloading"
-    wait_until(lambda: fake.home.is_downloaded("qwen/qwen2.5-vl-7b"))  # the timer, not a request
+    assert wait_for(lambda: fake.home.is_downloaded("qwen/qwen2.5-vl-7b"))  # the timer, not a request
     ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
     assert "qwen/qwen2.5-vl-7b" in ids
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _waiting import wait_for
 
 pytest_plugins = ["pytester"]
 
@@ -386,10 +387,7 @@ def test_keyboard_interrupt_leaves_no_fake_process(pytester: pytest.Pytester) ->
     result = pytester.runpytest_subprocess("--lmstudio-mode=fake")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     pid = int((pytester.path / "fake.pid").read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid)
+    assert wait_for(lambda: not _alive(pid), interval=0.05)
 
 
 def test_killed_run_fake_exits_with_its_controller(pytester: pytest.Pytester) -> None:
@@ -405,10 +403,7 @@ def test_killed_run_fake_exits_with_its_controller(pytester: pytest.Pytester) ->
     """)
     pytester.runpytest_subprocess("--lmstudio-mode=fake")
     pid = int((pytester.path / "fake.pid").read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid)
+    assert wait_for(lambda: not _alive(pid), interval=0.05)
 
 
 def test_strict_markers_know_lmstudio(pytester: pytest.Pytester) -> None:

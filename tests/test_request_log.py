@@ -7,12 +7,12 @@ import gc
 import json
 import shutil
 import threading
-import time
 import weakref
 from typing import Any
 
 import httpx
 import pytest
+from _waiting import wait_for
 
 from fake_lms import FakeLMStudio
 from fake_lms.app import LogEntry, log_line
@@ -180,9 +180,7 @@ def test_home_request_log_reads_lines_still_in_memory(fake, client):
 def test_lines_reach_the_file_by_themselves_within_the_batch_delay(fake, client):
     client.get("/v1/models")
     path = fake.home.request_log_file
-    deadline = time.monotonic() + 5
-    while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    assert wait_for(lambda: path.exists() and path.read_text())
     assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["/v1/models"]
 
 
@@ -267,7 +265,7 @@ def test_appender_close_writes_what_is_queued_and_a_later_item_starts_it_again(t
 
 def test_log_stays_batched_after_the_server_stops_and_starts(fake, client):
     fake.refuse_connections(0.05)  # stops the server, then starts it again
-    assert wait_for(lambda: client.get("/lmstudio-greeting").status_code == 200)
+    assert wait_for(lambda: client.get("/lmstudio-greeting").status_code == 200, ignore=(httpx.HTTPError,))
     client.get("/v1/models")
     assert fake.app._log._writer is not None  # a writer thread batches the lines again
     assert [r["path"] for r in fake.request_log()][-1] == "/v1/models"
@@ -292,18 +290,6 @@ def test_an_appender_nobody_closed_is_collected_and_its_writer_ends(tmp_path):
     assert ref() is None
     thread.join(timeout=5)
     assert not thread.is_alive()
-
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.005)
-    return False
 
 
 def test_appender_reopens_a_file_that_went_away(tmp_path):
