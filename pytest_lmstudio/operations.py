@@ -96,10 +96,11 @@ def interpret_response(status_code: int, content: bytes, *, call: Call, url: str
     A 2xx answer must be JSON; LM Studio's HTTP-200 ``{"error":"Unexpected endpoint or method..."}``
     raises :class:`WrongEndpoint`, any other 200 body that is only ``{"error": ...}`` raises too.
     """
-    if not 200 <= status_code < 300:
-        raise error_from_response(
+
+    def error(body: bytes | str) -> LMStudioError:
+        return error_from_response(
             status_code,
-            content,
+            body,
             method=call.method,
             url=url,
             base_url=ctx.base_url,
@@ -107,6 +108,9 @@ def interpret_response(status_code: int, content: bytes, *, call: Call, url: str
             model=call.model,
             api_key=ctx.api_key,
         )
+
+    if not 200 <= status_code < 300:
+        raise error(content)
     text = content.decode("utf-8", errors="replace").strip()
     if not text:
         raise BadResponse(
@@ -128,16 +132,7 @@ def interpret_response(status_code: int, content: bytes, *, call: Call, url: str
             url=url,
         ) from None
     if isinstance(data, dict) and "error" in data and (is_unexpected_endpoint(data) or len(data) == 1):
-        raise error_from_response(
-            status_code,
-            text,
-            method=call.method,
-            url=url,
-            base_url=ctx.base_url,
-            path=urlsplit(url).path or call.path,
-            model=call.model,
-            api_key=ctx.api_key,
-        )
+        raise error(text)
     return data
 
 
