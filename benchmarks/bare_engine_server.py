@@ -2,7 +2,7 @@
 
 ``python benchmarks/bare_engine_server.py --canned FILE [--port 0]`` runs pytest-httpserver's
 threaded ``HTTPServer`` exactly as ``FakeLMStudio`` runs it (werkzeug's ``make_server`` with the
-fake's own request handler class ``fake_lms.http.QuietNoDelayHandler``, the same bounded request
+fake's own request handler class ``fake_lms.server.http.QuietNoDelayHandler``, the same bounded request
 log as ``python -m fake_lms serve``), answering with ``expect_request(...).respond_with_data``:
 the canned bytes captured from the fake by ``bench_server.py``. Streams go through a handler that
 returns the canned SSE frames as an iterator, as the fake's ``http.to_response`` does, so they
@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from fake_lms import http
+from fake_lms.server import http
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from floor_server import load_canned

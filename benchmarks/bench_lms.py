@@ -2,7 +2,7 @@
 
     python benchmarks/bench_lms.py [-n RUNS] [--no-server] [--json [FILE]]
 
-It installs the launcher (``fake_lms.launcher.install_lms``) into a temporary directory, creates a
+It installs the launcher (``fake_lms.cli.launcher.install_lms``) into a temporary directory, creates a
 temporary fake home with two models loaded, and (unless ``--no-server``) starts ``python -m fake_lms
 serve`` on it so that ``lms status`` sees the server ON. Then, in round-robin rounds (the order
 rotates every round so machine noise hits every command alike), it runs ``-n`` times each of:
@@ -33,8 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fake_lms.launcher import install_lms  # noqa: E402
-from fake_lms.state import Home  # noqa: E402
+from fake_lms.cli.launcher import install_lms  # noqa: E402
+from fake_lms.model.home import Home  # noqa: E402
 
 TARGET_MS = 150.0
 COMMANDS: dict[str, list[str]] = {

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_server
 from bare_engine_server import BareEngine, configure
 
-from fake_lms.server import FakeLMStudio
+from fake_lms.server.fake import FakeLMStudio
 
 OPENAI_HEADERS = {
     "Accept-Encoding": "gzip, deflate",

@@ -9,21 +9,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fake_lms.catalog import Catalog, CatalogError, ModelSpec
-    from fake_lms.server import FakeLMStudio
-    from fake_lms.state import Home, Settings
+    from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
+    from fake_lms.model.home import Home, Settings
+    from fake_lms.server.fake import FakeLMStudio
 
 __all__ = ["Catalog", "CatalogError", "FakeLMStudio", "Home", "ModelSpec", "Settings"]
 __version__ = "0.1.0"
 LMSTUDIO_VERSION = "0.4.4+1"  # the LM Studio version the fake reports (/lms-status)
 
 _EXPORTS = {
-    "Catalog": "fake_lms.catalog",
-    "CatalogError": "fake_lms.catalog",
-    "ModelSpec": "fake_lms.catalog",
-    "FakeLMStudio": "fake_lms.server",
-    "Home": "fake_lms.state",
-    "Settings": "fake_lms.state",
+    "Catalog": "fake_lms.model.catalog",
+    "CatalogError": "fake_lms.model.catalog",
+    "ModelSpec": "fake_lms.model.catalog",
+    "FakeLMStudio": "fake_lms.server.fake",
+    "Home": "fake_lms.model.home",
+    "Settings": "fake_lms.model.home",
 }
 
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "serve":
-        from fake_lms import serve
+        from fake_lms.server import serve
 
         return serve.main(args[1:])
-    from fake_lms import cli
+    from fake_lms.cli import main as cli
 
     return cli.main(args)
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from fake_lms.server import FakeLMStudio
+    from fake_lms.server.fake import FakeLMStudio
 
 
 @pytest.fixture(scope="session")
 def _lmstudio_fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLMStudio]:
-    from fake_lms.server import FakeLMStudio  # imported on use: plugin start-up stays cheap
-    from fake_lms.state import Home
+    from fake_lms.model.home import Home
+    from fake_lms.server.fake import FakeLMStudio  # imported on use: plugin start-up stays cheap
 
     home_dir = tmp_path_factory.mktemp("lmstudio-fake-home")
     fake = FakeLMStudio(home=Home(home_dir))

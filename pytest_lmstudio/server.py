@@ -262,7 +262,7 @@ def _first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
 def install_fake_lms(bin_dir: Path, home: Path) -> Path:
     """Put an ``lms`` launcher for the fake into ``bin_dir`` (using this interpreter). It defaults to
     ``home`` when ``LMS_FAKE_HOME`` is unset, for tools that scrub the environment of what they run."""
-    from fake_lms.launcher import install_lms
+    from fake_lms.cli.launcher import install_lms
 
     return Path(install_lms(bin_dir, home=home))
 

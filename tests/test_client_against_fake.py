@@ -274,7 +274,7 @@ async def test_async_errors(lmfake: FakeLMStudio) -> None:
 
 
 def test_lms_runner_against_fake_cli(lmfake: FakeLMStudio, tmp_path: Path) -> None:
-    pytest.importorskip("fake_lms.cli")
+    pytest.importorskip("fake_lms.cli.main")
     import fake_lms
 
     if sys.platform == "win32":

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from fake_lms import FakeLMStudio
-from fake_lms.launcher import install_lms
+from fake_lms.cli.launcher import install_lms
 
 QWEN = "qwen/qwen3-4b"
 OSS = "openai/gpt-oss-20b"

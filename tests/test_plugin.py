@@ -527,7 +527,7 @@ def test_unauthorized_skip_reason(pytester: pytest.Pytester, tmp_path: Path) -> 
 def test_live_mode_starts_server_with_lms_and_stops_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from fake_lms.launcher import install_lms
+    from fake_lms.cli.launcher import install_lms
 
     home = tmp_path / "lms-home"
     bin_dir = tmp_path / "bin"

@@ -15,11 +15,11 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fake_lms import engine
-from fake_lms.api.context import Context, Resolved
 from fake_lms.api.errors import ApiError
 from fake_lms.api.openai import _script_for, object_body
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core.context import Context, Resolved
+from fake_lms.model import engine
 
 _ALNUM = string.ascii_letters + string.digits
 _RNG = random.Random()

@@ -20,15 +20,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from fake_lms import engine
 from fake_lms.api import errors
-from fake_lms.api.context import Context, PendingLoad, Resolved
 from fake_lms.api.errors import ApiError
-from fake_lms.api.native import visible_specs
+from fake_lms.api.native_v0 import visible_specs
 from fake_lms.api.openai import _native_blocks, _script_for
 from fake_lms.api.types import ApiRequest, BadJSON, Reply, SSEEvent, StreamItem, dumps
-from fake_lms.catalog import ModelSpec
-from fake_lms.state import IdentifierInUse, Instance, InstanceNotFound, ModelNotDownloaded, ModelNotInCatalog
+from fake_lms.core.context import Context, PendingLoad, Resolved
+from fake_lms.model import engine
+from fake_lms.model.catalog import ModelSpec
+from fake_lms.model.home import (
+    IdentifierInUse,
+    Instance,
+    InstanceNotFound,
+    ModelNotDownloaded,
+    ModelNotInCatalog,
+)
 
 REASONING_OPTIONS = ("off", "low", "medium", "high", "on")
 LLM_LOAD_DEFAULTS: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """OpenAI-compatible endpoints (spec §1) and their /api/v0 twins (spec §2.1).
 
 Each handler is a pure function ``(ctx, request) -> Reply``; streaming replies carry a generator
-of :class:`SSEEvent` built from the same :class:`~fake_lms.engine.Generation` as the JSON reply,
+of :class:`SSEEvent` built from the same :class:`~fake_lms.model.engine.Generation` as the JSON reply,
 so a streamed and a non-streamed call for the same request say the same thing.
 """
 
@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fake_lms import engine
 from fake_lms.api import errors
-from fake_lms.api.context import Context, Resolved
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps, json_str
+from fake_lms.core.context import Context, Resolved
+from fake_lms.model import engine
 
 DONE = SSEEvent("[DONE]")
 ROLES = {"system", "user", "assistant", "tool", "developer", "function"}

@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fake_lms import engine
 from fake_lms.api import errors
-from fake_lms.api.context import Context, Resolved
 from fake_lms.api.errors import ApiError
 from fake_lms.api.openai import _opt_int, _reasoning_requested, _sampling, _script_for, object_body
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core.context import Context, Resolved
+from fake_lms.model import engine
 
 
 def _text_of(content: Any) -> str:

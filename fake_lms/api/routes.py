@@ -6,29 +6,29 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from fake_lms.api import anthropic, native, native_v1, openai, responses
+from fake_lms.api import anthropic, native_v0, native_v1, openai, responses
 from fake_lms.api.types import Reply
 
 Handler = Callable[..., Reply]
 
 ROUTES: dict[tuple[str, str], Handler] = {
-    ("GET", "/lmstudio-greeting"): native.greeting,
-    ("GET", "/lms-status"): native.lms_status,
+    ("GET", "/lmstudio-greeting"): native_v0.greeting,
+    ("GET", "/lms-status"): native_v0.lms_status,
     ("GET", "/v1/models"): openai.list_models,
     ("POST", "/v1/chat/completions"): openai.chat_completions,
     ("POST", "/v1/completions"): openai.completions,
     ("POST", "/v1/embeddings"): openai.embeddings,
     ("POST", "/v1/responses"): responses.responses,
     ("POST", "/v1/messages"): anthropic.messages,
-    ("GET", "/api/v0/models"): native.v0_models,
-    ("POST", "/api/v0/chat/completions"): native.v0_chat,
-    ("POST", "/api/v0/completions"): native.v0_completions,
-    ("POST", "/api/v0/embeddings"): native.v0_embeddings,
+    ("GET", "/api/v0/models"): native_v0.v0_models,
+    ("POST", "/api/v0/chat/completions"): native_v0.v0_chat,
+    ("POST", "/api/v0/completions"): native_v0.v0_completions,
+    ("POST", "/api/v0/embeddings"): native_v0.v0_embeddings,
     **native_v1.ROUTES,
 }
 
 PATTERN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
-    ("GET", re.compile(r"/api/v0/models/(?P<model_id>.+)"), native.v0_model_by_id),
+    ("GET", re.compile(r"/api/v0/models/(?P<model_id>.+)"), native_v0.v0_model_by_id),
     *native_v1.PATTERN_ROUTES,
 ]
 

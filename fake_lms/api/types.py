@@ -1,6 +1,6 @@
 """Engine-free protocol types: a parsed HTTP request in, a reply out.
 
-Nothing here knows about werkzeug or sockets; ``fake_lms.http`` adapts these to a real server.
+Nothing here knows about werkzeug or sockets; ``fake_lms.server.http`` adapts these to a real server.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ApiRequest:
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
     _json: Any = field(default=_UNSET, repr=False)
-    record: Any = field(default=None, repr=False)  # what the server records of it (fake_lms.recording)
+    record: Any = field(default=None, repr=False)  # the server's RequestRecord of it
 
     def json(self) -> Any:
         """The body parsed as JSON (cached). Raises :class:`BadJSON`."""

@@ -1,0 +1,158 @@
+"""The fake LM Studio as a function: ``LMStudioApp.handle(ApiRequest) -> Reply``.
+
+Cross-cutting rules live here, in the order LM Studio applies them: CORS preflight, authentication
+(every route except the discovery probes), routing (unknown routes answer HTTP 200 "Unexpected
+endpoint or method"), error shaping (no handler exception ever leaks a traceback), and the request
+log in the home.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import traceback
+from typing import Any, NamedTuple
+
+from fake_lms.api import errors, routes
+from fake_lms.api.errors import ApiError
+from fake_lms.api.types import ApiRequest, Reply, dumps, json_str
+from fake_lms.appender import BatchedAppender
+from fake_lms.core.context import Context
+
+TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+    "Access-Control-Allow-Headers": "*",
+}
+
+
+LIFECYCLE_PATHS = frozenset({"/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download"})
+
+
+class LogEntry(NamedTuple):
+    """What the request log says of one request (turned into a JSON line by :func:`log_line`)."""
+
+    time: float
+    method: str
+    path: str
+    status: int
+    model: Any  # a str or None, or what a lifecycle request's body said
+    seconds: float
+    stream: bool
+    usage: tuple[int, int] | None
+    notes: dict[str, Any] | None
+
+
+def log_line(item: tuple[Any, ...]) -> bytes:
+    """The JSON line of one entry (what ``dumps`` of the record would give, built directly)."""
+    entry = LogEntry._make(item)
+    model = json_str(entry.model) if isinstance(entry.model, str) else dumps(entry.model)  # any JSON value
+    line = (
+        f'{{"time":{entry.time:.6f},"method":{json_str(entry.method)},"path":{json_str(entry.path)},'
+        f'"status":{entry.status},"model":{model},"duration_ms":{entry.seconds * 1000:.3f}'
+    )
+    if entry.stream:
+        line += ',"stream":true'
+    if entry.usage is not None:
+        line += f',"prompt_tokens":{entry.usage[0]},"completion_tokens":{entry.usage[1]}'
+    if entry.notes:
+        line += "," + dumps(entry.notes)[1:]
+        return (line + "\n").encode()
+    return (line + "}\n").encode()
+
+
+class LMStudioApp:
+    """Routes parsed requests to protocol handlers and applies LM Studio's global rules."""
+
+    def __init__(self, ctx: Context, *, log_requests: bool = True) -> None:
+        self.ctx = ctx
+        self.log_requests = log_requests
+        self.handler_errors: list[BaseException] = []
+        self._log = BatchedAppender(ctx.home.request_log_file, encode=log_line, on_error=self._log_error)
+        ctx.home.add_log_writer(self._log)  # Home.request_log() reads what it holds too
+
+    def check_auth(self, req: ApiRequest) -> Reply | None:
+        header = req.header("authorization")
+        token: str | None = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if token is None and req.path == "/v1/messages":  # Anthropic clients send x-api-key
+            token = (req.header("x-api-key") or "").strip() or None
+        if token is None:
+            return errors.missing_token()
+        if not TOKEN_RE.match(token):
+            return errors.malformed_token(token)
+        if not self.ctx.home.token_known(token):
+            return errors.unknown_token()
+        return None
+
+    def handle(self, req: ApiRequest) -> Reply:
+        started = time.perf_counter()
+        self.ctx.take_notes()  # drop anything a previous request on this thread left behind
+        settings = self.ctx.home.settings
+        self.ctx.stats.requests += 1
+        reply: Reply | None = None
+        if req.method == "OPTIONS" and settings.cors:
+            reply = Reply(204, raw=b"")
+        elif settings.require_auth and req.path not in routes.AUTH_EXEMPT:
+            reply = self.check_auth(req)
+        if reply is None and self.ctx.scripts is not None:  # injected faults (Script.before)
+            reply = self.ctx.scripts.before(req)
+        if reply is None:
+            found = routes.find(req.method, req.path)
+            if found is None:
+                reply = errors.unexpected_endpoint(req.method, req.path)
+            else:
+                handler, params = found
+                try:
+                    reply = handler(self.ctx, req, **params)
+                except ApiError as exc:
+                    reply = exc.reply
+                except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
+                    self.handler_errors.append(exc)
+                    print(
+                        f"fake LM Studio: error handling {req.method} {req.path}:\n{traceback.format_exc()}",
+                        file=sys.stderr,
+                    )
+                    reply = errors.internal_error(f"{type(exc).__name__}: {exc}")
+        if settings.cors:
+            reply.headers.update(CORS_HEADERS)
+        notes = self.ctx.take_notes()
+        if self.log_requests:
+            self.log(req, reply, time.perf_counter() - started, notes)
+        return reply
+
+    def log(self, req: ApiRequest, reply: Reply, seconds: float, notes: dict[str, Any] | None = None) -> None:
+        """Queue the request-log line of one request: the facts now, the JSON later, in batches
+        (``fake_lms.appender``). Never the body, headers or token; ``notes`` are what the handler
+        recorded (``action``: load / jit_load / unload / download, ``model_key``, ``instance_id``,
+        ``evicted``, ``job_id``)."""
+        model = reply.model
+        if model is None and req.path in LIFECYCLE_PATHS:
+            try:
+                body = req.json()
+                model = body.get("model") or body.get("instance_id")
+            except (ValueError, AttributeError):
+                pass
+        stream = reply.stream is not None
+        # a plain tuple in LogEntry's order: cheaper to build here; log_line reads it as a LogEntry
+        self._log.add(
+            (time.time(), req.method, req.path, reply.status, model, seconds, stream, reply.usage, notes)
+        )
+
+    def flush_log(self) -> None:
+        """Write the request-log lines still in memory (they reach the file within 20 ms anyway)."""
+        self._log.flush()
+
+    def _log_error(self, exc: Exception) -> None:
+        if isinstance(exc, FileNotFoundError) and not self.ctx.home.path.exists():
+            return  # the home was removed (a request answered while the server stopped): no log
+        self.handler_errors.append(exc)  # re-raised by check_assertions, like a handler's error
+        print(f"fake LM Studio: cannot write the request log: {exc}", file=sys.stderr)
+
+    def close(self) -> None:
+        self._log.close()

@@ -1,0 +1,611 @@
+"""The fake LM Studio home on disk: catalog, downloaded models, settings and loaded instances.
+
+Layout (mirrors LM Studio's own home where LM Studio has an equivalent)::
+
+    <home>/models/<publisher>/<repo>/<file>          placeholder weights of downloaded models
+    <home>/.internal/http-server-config.json         {"port": 1234, "networkInterface": "127.0.0.1"}
+    <home>/.internal/fake-state.json                 settings, downloads, loaded instances (ours)
+    <home>/.internal/fake-catalog.json               the catalog this home was created with (ours)
+    <home>/server-logs/requests.jsonl                one JSON line per HTTP request
+    <home>/server-logs/lms-invocations.jsonl         one JSON line per fake `lms` invocation
+
+Every read-modify-write goes through :meth:`Home.transaction`, which holds a file lock, so the fake
+server and any number of fake ``lms`` processes can share one home. Reads are cached by the state
+file's identity (inode, size, mtime), so a request costs one ``stat``.
+
+Idle TTLs are evaluated lazily from ``last_used``: an instance whose TTL has passed is treated as
+unloaded by every reader and pruned by the next writer, so no timer thread is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from filelock import FileLock
+
+from fake_lms.changes import ChangeCounter
+from fake_lms.files import write_bytes_atomic, write_json_atomic
+from fake_lms.model.catalog import Catalog, ModelSpec
+
+STATE_VERSION = 1
+RECHECK_SECONDS = 0.001  # without a shared change counter: stat() the files at most this often
+SAFETY_RECHECK_SECONDS = 0.1  # with one: stat() them anyway this often (an uncounted change)
+REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
+T = TypeVar("T")
+
+
+class StateError(Exception):
+    """Base class for lifecycle errors; ``str()`` is a user-facing sentence."""
+
+
+class ModelNotInCatalog(StateError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No model found that matches model key {name!r}.")
+        self.name = name
+
+
+class ModelNotDownloaded(StateError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Model {key!r} is not downloaded. Download it first with `lms get {key}`.")
+        self.key = key
+
+
+class InstanceNotFound(StateError):
+    def __init__(self, identifier: str) -> None:
+        super().__init__(f'Cannot find a model with the identifier "{identifier}".')
+        self.identifier = identifier
+
+
+class IdentifierInUse(StateError):
+    def __init__(self, identifier: str) -> None:
+        super().__init__(f'A model with the identifier "{identifier}" is already loaded.')
+        self.identifier = identifier
+
+
+class UnsafeHome(StateError):
+    """Refuses to treat a real LM Studio home as a fake one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings, persisted in the home. Names follow LM Studio's settings where it has them."""
+
+    jit: bool = True  # "Just in Time Model Loading"
+    auto_evict: bool = True  # "Only Keep Last JIT Loaded Model"
+    jit_ttl_seconds: float | None = 3600.0  # "Auto Unload Unused JIT Models" after 60 minutes
+    require_auth: bool = False  # "Require Authentication"
+    cors: bool = False
+    load_seconds: float = 0.0  # simulated fixed load time
+    load_seconds_per_gb: float = 0.0  # simulated load time per GB of weights (realistic: ~1.5)
+    download_seconds: float = 0.2  # simulated download duration when no speed is set
+    download_bytes_per_second: float | None = None  # realistic: e.g. 50e6
+
+    def load_delay(self, spec: ModelSpec) -> float:
+        return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)
+
+    def download_duration(self, spec: ModelSpec) -> float:
+        if self.download_bytes_per_second:
+            return spec.size_bytes / float(self.download_bytes_per_second)
+        return max(0.0, self.download_seconds)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A loaded model instance."""
+
+    identifier: str
+    model_key: str
+    context_length: int
+    loaded_at: float
+    last_used: float
+    ttl_seconds: float | None = None
+    jit: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def expired(self, now: float) -> bool:
+        return self.ttl_seconds is not None and now - self.last_used >= self.ttl_seconds
+
+    def ttl_remaining(self, now: float) -> float | None:
+        if self.ttl_seconds is None:
+            return None
+        return max(0.0, self.ttl_seconds - (now - self.last_used))
+
+
+@dataclass
+class StateData:
+    """The persisted part of a home. Treat snapshots as read-only; mutate only in a transaction."""
+
+    settings: Settings = field(default_factory=Settings)
+    downloaded: dict[str, float] = field(default_factory=dict)  # model key -> epoch seconds
+    instances: list[Instance] = field(default_factory=list)
+    token_hashes: list[str] = field(default_factory=list)
+    evicted: list[dict[str, Any]] = field(default_factory=list)  # recent TTL/auto-evict unloads
+
+    def live_instances(self, now: float | None = None) -> list[Instance]:
+        now = time.time() if now is None else now
+        return [inst for inst in self.instances if not inst.expired(now)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "settings": asdict(self.settings),
+            "downloaded": self.downloaded,
+            "instances": [asdict(inst) for inst in self.instances],
+            "token_hashes": self.token_hashes,
+            "evicted": self.evicted[-50:],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StateData:
+        inst_fields = {f.name for f in fields(Instance)}
+        return cls(
+            settings=Settings.from_dict(data.get("settings", {})),
+            downloaded=dict(data.get("downloaded", {})),
+            instances=[
+                Instance(**{k: v for k, v in item.items() if k in inst_fields})
+                for item in data.get("instances", [])
+            ],
+            token_hashes=list(data.get("token_hashes", [])),
+            evicted=list(data.get("evicted", [])),
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    instance: Instance
+    evicted: tuple[Instance, ...] = ()
+    already_loaded: bool = False
+    load_seconds: float = 0.0
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def real_lmstudio_homes() -> list[Path]:
+    """Where a real LM Studio keeps its home: ``~/.lmstudio``, the legacy ``~/.cache/lm-studio`` and
+    whatever ``~/.lmstudio-home-pointer`` names."""
+    user_home = Path.home().resolve()
+    homes = [(user_home / name).resolve() for name in REAL_HOME_NAMES]
+    with contextlib.suppress(OSError):
+        pointed = (user_home / ".lmstudio-home-pointer").read_text().strip()
+        if pointed:
+            homes.append(Path(pointed).expanduser().resolve())
+    return homes
+
+
+def ensure_fake_home(path: Path) -> None:
+    """Refuse a real LM Studio home, anything inside one, and any directory that contains one
+    (such as ``~``): the fake must never write into a real LM Studio's files."""
+    resolved = path.expanduser().resolve()
+    for real in real_lmstudio_homes():
+        if resolved == real or real in resolved.parents:
+            raise UnsafeHome(
+                f"{resolved} is inside a real LM Studio home ({real}); the fake LM Studio needs its own "
+                "directory (pass --home /some/empty/dir, or omit it for a temporary one)"
+            )
+        if resolved in real.parents:
+            raise UnsafeHome(
+                f"{resolved} contains a real LM Studio home ({real}); the fake LM Studio needs its own "
+                "directory (pass --home /some/empty/dir, or omit it for a temporary one)"
+            )
+
+
+@dataclass(slots=True)
+class _Cached(Generic[T]):
+    """Something read from a home's file: the file's stat key taken before reading it, and the
+    change count read before that (``None``: no shared counter)."""
+
+    value: T
+    key: tuple[int, int, int] | None
+    count: int | None
+    checked: float  # time.monotonic() of the last look at the file
+
+
+class Home:
+    """A fake LM Studio home directory shared by the fake server and the fake ``lms``."""
+
+    def __init__(self, path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> None:
+        self.path = Path(path).expanduser().absolute()
+        ensure_fake_home(self.path)
+        self.internal = self.path / ".internal"
+        self.models_dir = self.path / "models"
+        self.logs_dir = self.path / "server-logs"
+        self.state_file = self.internal / "fake-state.json"
+        self._state_path = str(self.state_file)  # stat'ed on the request path: skip Path conversion
+        self.catalog_file = self.internal / "fake-catalog.json"
+        self.server_config_file = self.internal / "http-server-config.json"
+        self.server_pid_file = self.internal / "fake-server.json"
+        self.request_log_file = self.logs_dir / "requests.jsonl"
+        self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
+        self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
+        self._changes = ChangeCounter(self.internal / "fake-changes")  # bumped by every writer
+        # what was read, the file's stat key taken before reading it, the change count before that
+        self._state_cache: _Cached[StateData] | None = None
+        self._catalog_cache: _Cached[Catalog] | None = None
+        self._log_writers: weakref.WeakSet[Any] = weakref.WeakSet()  # in-process request-log writers
+        self._thread_lock = threading.RLock()
+        self._initialise(catalog)
+
+    # -- creation ------------------------------------------------------------------------------
+    def _initialise(self, catalog: Catalog | None) -> None:
+        self.internal.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if catalog is not None or not self.catalog_file.exists():
+                write_json_atomic(self.catalog_file, (catalog or Catalog.default()).to_data())
+            if not self.state_file.exists():
+                cat = self.catalog
+                state = StateData()
+                now = time.time()
+                for spec in cat:
+                    if spec.downloaded:
+                        state.downloaded[spec.key] = now
+                        self._write_placeholder(spec)
+                self._write_state(state)
+            self._changes.bump()
+
+    @classmethod
+    def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
+        """A home in a new temporary directory, removed when this object goes away (or at exit)."""
+        home = cls(tempfile.mkdtemp(prefix=prefix), catalog=catalog)
+        weakref.finalize(home, shutil.rmtree, str(home.path), ignore_errors=True)
+        return home
+
+    # -- low-level IO --------------------------------------------------------------------------
+
+    def _write_state(self, state: StateData) -> None:
+        write_json_atomic(self.state_file, state.to_json())
+
+    @staticmethod
+    def _file_key(path: Path | str) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _read_state_fresh(self) -> StateData:
+        return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+
+    def _cached(self, cached: _Cached[Any] | None, path: Path | str) -> tuple[bool, int | None, Any]:
+        """Whether ``cached`` (read from ``path``) is current, the change count to cache a fresh
+        read at, and the file's stat key taken before that read.
+
+        The count is read first and the key before the file, so a change landing during the read
+        shows later as a new count or a new key: a stale read is never cached as current."""
+        count = self._changes.value()
+        now = time.monotonic()
+        if cached is not None:
+            if count is None:  # no shared counter: trust the cache for RECHECK_SECONDS
+                if now - cached.checked < RECHECK_SECONDS:
+                    return True, count, None
+            elif count == cached.count and now - cached.checked < SAFETY_RECHECK_SECONDS:
+                return True, count, None
+        key = self._file_key(path)
+        if cached is not None and key is not None and key == cached.key:
+            if count is None or count == cached.count:
+                cached.checked = now  # (re)checked on disk: unchanged
+                return True, count, key
+            # the count moved but this file kept its key: a change elsewhere (or a key reused
+            # within the filesystem's clock tick); reading again is cheap and always right
+        elif count is not None and cached is not None and count == cached.count:
+            self._changes.reopen()  # the file changed uncounted: our counter may be a stale mapping
+            count = self._changes.value()
+        return False, count, key
+
+    @property
+    def catalog(self) -> Catalog:
+        current, count, key = self._cached(self._catalog_cache, self.catalog_file)
+        if current:
+            assert self._catalog_cache is not None
+            return self._catalog_cache.value
+        catalog = Catalog.from_data(
+            json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
+        )
+        self._catalog_cache = _Cached(catalog, key, count, time.monotonic())
+        return catalog
+
+    def snapshot(self) -> StateData:
+        """The current state (cached until it changes). Do not mutate it.
+
+        Every writer, in any process, counts its change in a counter shared through memory
+        (``fake_lms.changes``), so a change is seen at once without a system call per read;
+        where no such counter can be shared, the file is stat'ed at most once per millisecond,
+        and with one, every 100 ms anyway (a change that was not counted, or a home removed
+        and created again under a process that still maps its old counter)."""
+        cached = self._state_cache
+        current, count, key = self._cached(cached, self._state_path)
+        if current:
+            assert cached is not None
+            return cached.value
+        with self._thread_lock:
+            for _ in range(5):
+                try:
+                    state = self._read_state_fresh()
+                    break
+                except (ValueError, FileNotFoundError):  # mid-replace on some filesystems
+                    time.sleep(0.005)
+                    key = self._file_key(self._state_path)
+            else:
+                state = self._read_state_fresh()
+            self._state_cache = _Cached(state, key, count, time.monotonic())
+            return state
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[StateData]:
+        """Lock the home, yield a fresh mutable copy of the state, write it back on success."""
+        with self._thread_lock, self._lock:
+            state = self._read_state_fresh()
+            self._prune(state, time.time())
+            yield state
+            self._write_state(state)
+            key = self._file_key(self.state_file)
+            count = self._changes.bump()
+            self._state_cache = _Cached(state, key, count, time.monotonic())
+
+    def write_catalog_bytes(self, data: bytes) -> None:
+        """Replace the catalog file with ``data`` (bytes a catalog file once held)."""
+        with self._thread_lock, self._lock:
+            write_bytes_atomic(self.catalog_file, data)
+            self._changes.bump()
+
+    @staticmethod
+    def _prune(state: StateData, now: float) -> None:
+        keep = []
+        for inst in state.instances:
+            if inst.expired(now):
+                state.evicted.append(
+                    {"identifier": inst.identifier, "model_key": inst.model_key, "reason": "ttl", "time": now}
+                )
+            else:
+                keep.append(inst)
+        state.instances = keep
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.snapshot().settings
+
+    def instances(self) -> list[Instance]:
+        return self.snapshot().live_instances()
+
+    def is_downloaded(self, key: str) -> bool:
+        return key in self.snapshot().downloaded
+
+    def downloaded_specs(self) -> list[ModelSpec]:
+        downloaded = self.snapshot().downloaded
+        return [spec for spec in self.catalog if spec.key in downloaded]
+
+    def find_instance(self, identifier: str) -> Instance | None:
+        for inst in self.instances():
+            if inst.identifier == identifier:
+                return inst
+        return None
+
+    def instances_of(self, key: str) -> list[Instance]:
+        return [inst for inst in self.instances() if inst.model_key == key]
+
+    # -- settings and tokens -------------------------------------------------------------------
+    def update_settings(self, **changes: Any) -> Settings:
+        unknown = set(changes) - Settings.field_names()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        with self.transaction() as state:
+            state.settings = replace(state.settings, **changes)
+            return state.settings
+
+    def add_token(self, token: str) -> None:
+        digest = hash_token(token)
+        with self.transaction() as state:
+            if digest not in state.token_hashes:
+                state.token_hashes.append(digest)
+
+    def token_known(self, token: str) -> bool:
+        return hash_token(token) in self.snapshot().token_hashes
+
+    # -- downloads -----------------------------------------------------------------------------
+    def _write_placeholder(self, spec: ModelSpec) -> None:
+        directory = self.models_dir / spec.relative_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / spec.file_name).write_text(
+            json.dumps(
+                {"fake_lmstudio_placeholder": True, "model_key": spec.key, "size_bytes": spec.size_bytes}
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+
+    def mark_downloaded(self, key: str) -> ModelSpec:
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            if spec.key not in state.downloaded:
+                self._write_placeholder(spec)
+                state.downloaded[spec.key] = time.time()
+        return spec
+
+    def remove_download(self, key: str) -> None:
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            state.downloaded.pop(spec.key, None)
+            state.instances = [i for i in state.instances if i.model_key != spec.key]
+        directory = self.models_dir / spec.relative_dir
+        with contextlib.suppress(OSError):
+            (directory / spec.file_name).unlink()
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(
+        self,
+        key: str,
+        *,
+        identifier: str | None = None,
+        ttl_seconds: float | None = None,
+        context_length: int | None = None,
+        jit: bool = False,
+        config: dict[str, Any] | None = None,
+        reuse: bool = False,
+        sleep: bool = True,
+    ) -> LoadResult:
+        """Load a downloaded model; the lock is held during the simulated load time, so loads are
+        serialised like LM Studio's. ``reuse`` returns an existing instance of the key instead."""
+        spec = self.catalog.find(key)
+        if spec is None:
+            raise ModelNotInCatalog(key)
+        with self.transaction() as state:
+            if spec.key not in state.downloaded:
+                raise ModelNotDownloaded(spec.key)
+            if reuse:
+                for inst in state.instances:
+                    if inst.model_key == spec.key:
+                        return LoadResult(inst, already_loaded=True)
+            taken = {inst.identifier for inst in state.instances}
+            if identifier:
+                if identifier in taken:
+                    raise IdentifierInUse(identifier)
+                ident = identifier
+            else:
+                ident, n = spec.key, 1
+                while ident in taken:
+                    n += 1
+                    ident = f"{spec.key}:{n}"
+            evicted: list[Instance] = []
+            if jit and state.settings.auto_evict:
+                evicted = [inst for inst in state.instances if inst.jit]
+                state.instances = [inst for inst in state.instances if not inst.jit]
+                for inst in evicted:
+                    state.evicted.append(
+                        {
+                            "identifier": inst.identifier,
+                            "model_key": inst.model_key,
+                            "reason": "auto-evict",
+                            "time": time.time(),
+                        }
+                    )
+            delay = state.settings.load_delay(spec)
+            started = time.monotonic()
+            if sleep and delay > 0:
+                time.sleep(delay)
+            now = time.time()
+            if jit and ttl_seconds is None:
+                ttl_seconds = state.settings.jit_ttl_seconds
+            ctx = (
+                int(context_length)
+                if context_length
+                else min(spec.default_context_length, spec.max_context_length)
+            )
+            inst = Instance(
+                identifier=ident,
+                model_key=spec.key,
+                context_length=ctx,
+                loaded_at=now,
+                last_used=now,
+                ttl_seconds=float(ttl_seconds) if ttl_seconds else None,
+                jit=jit,
+                config=dict(config or {}),
+            )
+            state.instances.append(inst)
+            return LoadResult(inst, tuple(evicted), load_seconds=time.monotonic() - started)
+
+    def unload(self, identifier: str) -> Instance:
+        with self.transaction() as state:
+            for inst in state.instances:
+                if inst.identifier == identifier:
+                    state.instances.remove(inst)
+                    return inst
+        raise InstanceNotFound(identifier)
+
+    def unload_all(self) -> list[Instance]:
+        with self.transaction() as state:
+            gone, state.instances = state.instances, []
+        return gone
+
+    def touch(self, identifier: str, now: float | None = None, *, known: Instance | None = None) -> None:
+        """Record use of an instance (resets its idle TTL). Writes are throttled: at most once per
+        second, or per 5% of the TTL when that is shorter. ``known``: the instance as the caller
+        read it a moment ago; if even that copy was used recently, there is nothing to do."""
+        now = time.time() if now is None else now
+        if known is not None and known.identifier == identifier and self._recently_used(known, now):
+            return
+        inst = next((i for i in self.snapshot().instances if i.identifier == identifier), None)
+        if inst is None or inst.expired(now) or self._recently_used(inst, now):
+            return
+        with self.transaction() as state:
+            state.instances = [
+                replace(i, last_used=now) if i.identifier == identifier else i for i in state.instances
+            ]
+
+    @staticmethod
+    def _recently_used(inst: Instance, now: float) -> bool:
+        threshold = 1.0 if inst.ttl_seconds is None else min(1.0, inst.ttl_seconds * 0.05)
+        return now - inst.last_used < threshold
+
+    # -- server bookkeeping --------------------------------------------------------------------
+    def write_server_config(self, port: int, host: str = "127.0.0.1", cors: bool | None = None) -> None:
+        data: dict[str, Any] = {"port": port, "networkInterface": host}
+        if cors is not None:
+            data["cors"] = cors
+        write_json_atomic(self.server_config_file, data)
+
+    def read_server_config(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.server_config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def append_jsonl(self, path: Path, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def add_log_writer(self, writer: Any) -> None:
+        """Register an in-process writer of the request log (an object with ``flush()``), so that
+        :meth:`request_log` sees the lines it still holds in memory."""
+        self._log_writers.add(writer)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        for writer in list(self._log_writers):
+            writer.flush()
+        return self.read_jsonl(self.request_log_file)
+
+    def lms_invocations(self) -> list[dict[str, Any]]:
+        return self.read_jsonl(self.lms_log_file)
+
+    def __repr__(self) -> str:
+        return f"Home({str(self.path)!r})"

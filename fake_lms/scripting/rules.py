@@ -1,0 +1,603 @@
+"""Scripted replies and injected faults: the rules a test registers, and how requests pick them.
+
+``Script`` is what ``Context.scripts`` holds. The protocol layer asks it two things:
+
+* ``before(request)`` — called by ``LMStudioApp.handle`` after authentication and before routing;
+  returns a reply that replaces the normal one (an error status, a reset connection, "No models
+  loaded", context length exceeded) or ``None``. ``expire`` faults act here too.
+* ``match(endpoint=..., body=..., model=..., messages=..., request=...)`` — called by the
+  generation handlers once the model is resolved; returns ``None`` (nothing scripted) or a
+  :class:`ScriptResult` whose ``text`` / ``tool_calls`` replace the engine's content and whose
+  ``shape_stream`` adds pacing, stalls, cuts and bad chunks to a streamed reply.
+
+Rule selection
+--------------
+Rules are kept in registration order. A request uses the first rule that matches it and still
+has uses left (``times=N``; ``times=None`` never runs out). Replies queue: a reply registered
+with ``times=None`` yields, once it has been used, to a *later* reply registered with the same
+``match`` — so ``reply("A"); reply("B")`` answers A, then B, B, B... Faults (default ``times=1``)
+do not queue: the first matching fault with uses left acts; stream faults of different kinds
+combine (``slow`` + ``stream_cut``).
+
+Matching (``match=``)
+---------------------
+``None`` any request; a string: the request names that model *or* its last user message contains
+the string; a compiled regex: searched in the last user message; a callable: ``f(record) -> bool``
+(a :class:`~fake_lms.scripting.records.RequestRecord`); a dict (also the control API's JSON form), all
+keys must hold: ``model`` (name or list), ``contains``, ``regex``, ``path`` (path or list),
+``headers`` ({name: value}), ``stream`` (bool). Unless ``path`` is given, rules only apply to
+model requests (``MODEL_PATHS``: chat, completions, responses, embeddings, messages, and the
+native chat endpoints) — never to listings, probes or the control API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fake_lms.api import errors
+from fake_lms.api.types import ApiRequest, Reply, StreamItem
+from fake_lms.scripting import faults as F
+from fake_lms.scripting.records import RequestRecord
+
+MODEL_PATHS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/api/v0/chat/completions",
+        "/api/v0/completions",
+        "/api/v0/embeddings",
+        "/api/v1/chat",
+    }
+)
+TEXT_ENDPOINTS_EXCLUDED = frozenset({"embeddings"})
+TOOL_CALL_ENDPOINTS = frozenset({"chat", "responses", "messages"})
+MATCH_KEYS = ("model", "contains", "regex", "path", "headers", "stream")
+
+MatchSpec = Any  # None | str | re.Pattern | Callable[[RequestRecord], bool] | Mapping[str, Any]
+
+
+class ScriptError(ValueError):
+    """A reply or fault description is invalid."""
+
+
+# --------------------------------------------------------------------------------------------
+# matching
+
+
+def _str_list(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ScriptError(f"match {name!r} must be a string or a list of strings, not {value!r}")
+
+
+class Matcher:
+    """Which requests a rule applies to (see the module docstring)."""
+
+    def __init__(self, spec: MatchSpec = None) -> None:
+        self.spec = spec
+        self.either: str | None = None  # bare string: model name or substring
+        self.models: tuple[str, ...] = ()
+        self.contains: str | None = None
+        self.regex: re.Pattern[str] | None = None
+        self.paths: tuple[str, ...] = ()
+        self.headers: dict[str, str] = {}
+        self.stream: bool | None = None
+        self.predicate: Callable[[RequestRecord], Any] | None = None
+        if spec is None:
+            pass
+        elif isinstance(spec, str):
+            self.either = spec
+        elif isinstance(spec, re.Pattern):
+            self.regex = spec
+        elif isinstance(spec, Mapping):
+            unknown = set(spec) - set(MATCH_KEYS)
+            if unknown:
+                raise ScriptError(
+                    f"unknown match key(s) {', '.join(sorted(map(str, unknown)))}; "
+                    f"known: {', '.join(MATCH_KEYS)}"
+                )
+            if "model" in spec:
+                self.models = _str_list("model", spec["model"])
+            if "contains" in spec:
+                if not isinstance(spec["contains"], str):
+                    raise ScriptError("match 'contains' must be a string")
+                self.contains = spec["contains"]
+            if "regex" in spec:
+                pattern = spec["regex"]
+                if isinstance(pattern, str):
+                    try:
+                        pattern = re.compile(pattern)
+                    except re.error as exc:
+                        raise ScriptError(
+                            f"match 'regex' {spec['regex']!r} is not a valid regex: {exc}"
+                        ) from None
+                if not isinstance(pattern, re.Pattern):
+                    raise ScriptError("match 'regex' must be a string or a compiled regex")
+                self.regex = pattern
+            if "path" in spec:
+                self.paths = _str_list("path", spec["path"])
+            if "headers" in spec:
+                if not isinstance(spec["headers"], Mapping):
+                    raise ScriptError("match 'headers' must be a mapping of header name to value")
+                self.headers = {str(k): str(v) for k, v in spec["headers"].items()}
+            if "stream" in spec:
+                if not isinstance(spec["stream"], bool):
+                    raise ScriptError("match 'stream' must be true or false")
+                self.stream = spec["stream"]
+        elif callable(spec):
+            self.predicate = spec
+        else:
+            raise ScriptError(
+                "match must be None, a model name or substring, a compiled regex, a callable "
+                f"taking a request record, or a dict; not {spec!r}"
+            )
+
+    def key(self) -> Any:
+        """Identity for reply queues: rules registered with equal ``match`` form one queue."""
+        spec = self.spec
+        if spec is None or isinstance(spec, str):
+            return ("v", spec)
+        if isinstance(spec, re.Pattern):
+            return ("re", spec.pattern, spec.flags)
+        if isinstance(spec, Mapping):
+            try:
+                return ("d", json.dumps(to_json(spec), sort_keys=True, default=str))
+            except ScriptError:  # e.g. a compiled regex with flags
+                pass
+        return ("id", id(spec))
+
+    def matches(self, record: RequestRecord, model_names: Sequence[str]) -> bool:
+        if self.paths:
+            if record.path not in self.paths:
+                return False
+        elif record.path and record.path not in MODEL_PATHS:  # no path: a handler called without one
+            return False
+        if self.stream is not None and record.stream != self.stream:
+            return False
+        if self.models and not any(m in model_names for m in self.models):
+            return False
+        text = None
+        if self.contains is not None or self.regex is not None or self.either is not None:
+            text = record.last_user_message or ""
+        if self.contains is not None and self.contains not in (text or ""):
+            return False
+        if self.regex is not None and self.regex.search(text or "") is None:
+            return False
+        if self.either is not None and self.either not in model_names and self.either not in (text or ""):
+            return False
+        for name, value in self.headers.items():
+            if record.headers.get(name) != value:
+                return False
+        return not (self.predicate is not None and not self.predicate(record))
+
+    def describe(self) -> str:
+        spec = self.spec
+        if spec is None:
+            return "any request"
+        if isinstance(spec, re.Pattern):
+            return f"re.compile({spec.pattern!r})"
+        if callable(spec) and not isinstance(spec, Mapping):
+            return getattr(spec, "__qualname__", repr(spec))
+        return repr(spec)
+
+
+def to_json(spec: MatchSpec) -> Any:
+    """A ``match`` value in the control API's JSON form (callables cannot cross processes)."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, re.Pattern):
+        if spec.flags & ~re.UNICODE:
+            raise ScriptError(
+                "a regex with flags cannot be sent to a fake process; use an inline flag like (?i)"
+            )
+        return {"regex": spec.pattern}
+    if isinstance(spec, Mapping):
+        out = {}
+        for key, value in spec.items():
+            out[key] = to_json(value)["regex"] if isinstance(value, re.Pattern) else value
+        return out
+    if callable(spec):
+        raise ScriptError(
+            "a callable match cannot be sent to a fake process; use a model name, a substring, a "
+            "regex or a dict with model/contains/regex/path/headers/stream"
+        )
+    raise ScriptError(f"invalid match {spec!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# rules
+
+
+@dataclass(eq=False)
+class Rule:
+    """One registered reply or fault. ``used`` counts the requests it acted on."""
+
+    id: int
+    op: str  # "reply" or "fault"
+    kind: str  # reply: "text" | "tool_calls"; fault: a fault kind
+    matcher: Matcher
+    times: int | None
+    params: dict[str, Any] = field(default_factory=dict)
+    used: int = 0
+    cancelled: bool = False
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.times is None else max(0, self.times - self.used)
+
+    @property
+    def active(self) -> bool:
+        return not self.cancelled and (self.times is None or self.used < self.times)
+
+    def cancel(self) -> None:
+        """Stop this rule from acting on further requests."""
+        self.cancelled = True
+
+    def to_dict(self) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.kind == "tool_calls":
+            params["tool_calls"] = [{"name": n, "arguments": a} for n, a in params["tool_calls"]]
+        try:
+            match = to_json(self.matcher.spec)
+        except ScriptError:
+            match = self.matcher.describe()
+        return {
+            "id": self.id,
+            "op": self.op,
+            "kind": self.kind,
+            "match": match,
+            "times": self.times,
+            "used": self.used,
+            "active": self.active,
+            **{k: v for k, v in params.items() if k != "body" or v is not None},
+        }
+
+    def __repr__(self) -> str:
+        times = "forever" if self.times is None else f"{self.used}/{self.times} used"
+        return f"<Rule #{self.id} {self.op} {self.kind} match={self.matcher.describe()} {times}>"
+
+
+def _times(value: Any, default: int | None) -> int | None:
+    if value is _DEFAULT:
+        return default
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ScriptError(f"times must be a positive integer or None (forever), not {value!r}")
+    return value
+
+
+_DEFAULT: Any = object()
+
+
+def _tool_calls(value: Any) -> list[tuple[str, Any]]:
+    calls: list[tuple[str, Any]] = []
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ScriptError("tool_calls must be a non-empty list of {'name': ..., 'arguments': {...}}")
+    for item in value:
+        if isinstance(item, Mapping):
+            name, arguments = item.get("name"), item.get("arguments", {})
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            name, arguments = item
+        else:
+            raise ScriptError(
+                f"a tool call must be {{'name': ..., 'arguments': ...}} or (name, arguments), not {item!r}"
+            )
+        if not isinstance(name, str) or not name:
+            raise ScriptError(f"a tool call needs a function name, got {name!r}")
+        if arguments is None:
+            arguments = {}
+        if isinstance(arguments, str):
+            try:
+                json.loads(arguments)
+            except ValueError:
+                raise ScriptError(
+                    f"tool call {name!r}: arguments string is not JSON: {arguments!r}"
+                ) from None
+        else:
+            try:
+                arguments = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+            except (TypeError, ValueError) as exc:
+                raise ScriptError(f"tool call {name!r}: arguments are not JSON-serialisable: {exc}") from None
+        calls.append((name, arguments))
+    return calls
+
+
+def expire(home: Any, model: str | None = None) -> list[Any]:
+    """Unload instances as an idle TTL would (``model``: identifier or model key; None: all)."""
+    spec = home.catalog.find(model) if model else None
+    now = time.time()
+    gone = []
+    with home.transaction() as state:
+        keep = []
+        for inst in state.instances:
+            hit = (
+                model is None or inst.identifier == model or (spec is not None and inst.model_key == spec.key)
+            )
+            if hit:
+                gone.append(inst)
+                state.evicted.append(
+                    {"identifier": inst.identifier, "model_key": inst.model_key, "reason": "ttl", "time": now}
+                )
+            else:
+                keep.append(inst)
+        state.instances = keep
+    return gone
+
+
+# --------------------------------------------------------------------------------------------
+# what a matched request gets
+
+
+@dataclass
+class ScriptResult:
+    """Returned by :meth:`Script.match`; read by the protocol handlers."""
+
+    reply: Reply | None = None
+    text: str | None = None
+    tool_calls: list[tuple[str, Any]] | None = None
+    stream_faults: list[F.StreamFault] = field(default_factory=list)
+    errors: list[BaseException] | None = None
+
+    def shape_stream(self, events: Iterator[StreamItem]) -> Iterator[StreamItem]:
+        if not self.stream_faults:
+            return events
+        return self._shaped(events)
+
+    def _shaped(self, events: Iterator[StreamItem]) -> Iterator[StreamItem]:
+        try:
+            yield from F.shape_stream(events, self.stream_faults)
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # a bug in fault shaping: keep it for check_handler_errors
+            if self.errors is not None:
+                self.errors.append(exc)
+            raise
+
+
+class Script:
+    """The rules of one fake server (``ctx.scripts``). Thread-safe."""
+
+    def __init__(self, ctx: Any, *, handler_errors: list[BaseException] | None = None) -> None:
+        self.ctx = ctx
+        self.handler_errors = handler_errors if handler_errors is not None else []
+        self._rules: list[Rule] = []
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+
+    # -- registration --------------------------------------------------------------------------
+    def add(self, entry: Mapping[str, Any]) -> Rule:
+        """Register one rule from its description (the control API's JSON form), one of:
+
+        {"reply": {"text": "...", "match": ..., "times": N}}
+        {"reply": {"tool_calls": [{"name": ..., "arguments": {...}}], ...}}
+        {"reply": {"json": {...}}}
+        {"fail": {"status": 503, "retry_after": 1, "message": ..., "times": 1, "match": ...}}
+        {"fault": {"kind": "stream_cut", "after": 3, "times": 1, "match": ...}}
+        """
+        if not isinstance(entry, Mapping) or len(entry) != 1:
+            raise ScriptError(
+                'a script entry is one of {"reply": {...}}, {"fail": {...}}, {"fault": {...}}; got '
+                + repr(entry)
+            )
+        ((op, spec),) = entry.items()
+        if not isinstance(spec, Mapping):
+            raise ScriptError(f"{op!r} needs an object, got {spec!r}")
+        spec = dict(spec)
+        matcher = Matcher(spec.pop("match", None))
+        times_value = spec.pop("times", _DEFAULT)
+        if op == "reply":
+            given = [k for k in ("text", "tool_calls", "json") if k in spec]
+            if len(given) != 1:
+                raise ScriptError("a reply needs exactly one of 'text', 'tool_calls' or 'json'")
+            unknown = set(spec) - {"text", "tool_calls", "json"}
+            if unknown:
+                raise ScriptError(f"unknown reply field(s): {', '.join(sorted(unknown))}")
+            times = _times(times_value, None)
+            if "text" in spec:
+                if not isinstance(spec["text"], str):
+                    raise ScriptError(f"reply text must be a string, not {spec['text']!r}")
+                rule = self._new("reply", "text", matcher, times, {"text": spec["text"]})
+            elif "json" in spec:
+                try:
+                    text = json.dumps(spec["json"], ensure_ascii=False)
+                except (TypeError, ValueError) as exc:
+                    raise ScriptError(f"reply json is not JSON-serialisable: {exc}") from None
+                rule = self._new("reply", "text", matcher, times, {"text": text})
+            else:
+                rule = self._new(
+                    "reply", "tool_calls", matcher, times, {"tool_calls": _tool_calls(spec["tool_calls"])}
+                )
+        elif op in ("fail", "fault"):
+            kind = "status" if op == "fail" else spec.pop("kind", None)
+            if not isinstance(kind, str):
+                raise ScriptError(f"a fault needs a 'kind' (one of {', '.join(sorted(F.FAULT_PARAMS))})")
+            try:
+                kind, params = F.validate(kind, spec)
+            except F.FaultError as exc:
+                raise ScriptError(str(exc)) from None
+            rule = self._new("fault", kind, matcher, _times(times_value, 1), params)
+        else:
+            raise ScriptError(f"unknown script entry {op!r}; use 'reply', 'fail' or 'fault'")
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def _new(self, op: str, kind: str, matcher: Matcher, times: int | None, params: dict[str, Any]) -> Rule:
+        return Rule(next(self._ids), op, kind, matcher, times, params)
+
+    def clear(self) -> None:
+        with self._lock:
+            for rule in self._rules:
+                rule.cancel()
+            self._rules = []
+
+    @property
+    def rules(self) -> list[Rule]:
+        with self._lock:
+            return list(self._rules)
+
+    # -- lookup helpers ------------------------------------------------------------------------
+    def _record(self, req: ApiRequest) -> RequestRecord:
+        record = req.record
+        if not isinstance(record, RequestRecord):  # app.handle called without the server
+            record = req.record = RequestRecord.from_api_request(req)
+        return record
+
+    def _names(self, record: RequestRecord, resolved: str | None = None) -> list[str]:
+        names = [n for n in (record.model, resolved) if n]
+        catalog = self.ctx.home.catalog
+        for name in list(names):
+            spec = catalog.find(name)
+            if spec is not None and spec.key not in names:
+                names.append(spec.key)
+        if resolved:
+            for inst in self.ctx.home.instances():
+                if inst.identifier == resolved and inst.model_key not in names:
+                    names.append(inst.model_key)
+        return names
+
+    def _report(self, exc: BaseException, req: ApiRequest) -> Reply:
+        self.handler_errors.append(exc)
+        print(
+            f"fake LM Studio: error in a scripted rule for {req.method} {req.path}:\n"
+            + traceback.format_exc(),
+            file=sys.stderr,
+        )
+        return errors.internal_error(f"{type(exc).__name__}: {exc}")
+
+    # -- hooks called by the protocol layer ----------------------------------------------------
+    def before(self, req: ApiRequest) -> Reply | None:
+        """Faults that act before routing. ``None``: route the request normally."""
+        if not self._rules:
+            return None
+        try:
+            return self._before(req)
+        except Exception as exc:  # e.g. a match callable raised: re-raised by check_handler_errors
+            return self._report(exc, req)
+
+    def _before(self, req: ApiRequest) -> Reply | None:
+        record = self._record(req)
+        names: list[str] | None = None
+        chosen: Rule | None = None
+        expired: list[Rule] = []
+        with self._lock:
+            for rule in self._rules:
+                if rule.op != "fault" or rule.kind not in F.BEFORE_ROUTING or not rule.active:
+                    continue
+                if names is None:
+                    names = self._names(record)
+                if not rule.matcher.matches(record, names):
+                    continue
+                rule.used += 1
+                if rule.kind == "expire":
+                    expired.append(rule)
+                    continue
+                chosen = rule
+                break
+        for rule in expired:
+            expire(self.ctx.home, rule.params.get("model") or record.model)
+            record.faults.append("expire")
+        if chosen is None:
+            return None
+        params = chosen.params
+        record.faults.append(f"status {params['status']}" if chosen.kind == "status" else chosen.kind)
+        if chosen.kind == "status":
+            return F.status_reply(
+                params["status"],
+                message=params.get("message"),
+                retry_after=params.get("retry_after"),
+                body=params.get("body"),
+                headers=params.get("headers"),
+                model=record.model,
+            )
+        if chosen.kind == "connection_reset":
+            return F.connection_reset_reply()
+        if chosen.kind == "no_models_loaded":
+            return F.no_models_loaded_reply(req.path)
+        return F.context_length_reply(params.get("message"))
+
+    def match(
+        self,
+        *,
+        endpoint: str,
+        body: Mapping[str, Any],
+        model: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        request: ApiRequest | None = None,
+    ) -> ScriptResult | None:
+        """The scripted reply and stream faults for a generation request (``None``: nothing)."""
+        if not self._rules:
+            return None
+        record = self._record(request) if request is not None else RequestRecord("POST", "", json=dict(body))
+        stream = bool(body.get("stream"))
+        names = self._names(record, model)
+        reply_rule: Rule | None = None
+        stream_faults: list[Rule] = []
+        delay = 0.0
+        with self._lock:
+            replies = [
+                r
+                for r in self._rules
+                if r.op == "reply"
+                and r.active
+                and endpoint not in TEXT_ENDPOINTS_EXCLUDED
+                and (r.kind != "tool_calls" or endpoint in TOOL_CALL_ENDPOINTS)
+                and r.matcher.matches(record, names)
+            ]
+            for i, rule in enumerate(replies):
+                if rule.times is None and rule.used > 0:
+                    key = rule.matcher.key()
+                    if any(later.matcher.key() == key for later in replies[i + 1 :]):
+                        continue  # a forever reply yields to the next one in its queue
+                reply_rule = rule
+                break
+            if reply_rule is not None:
+                reply_rule.used += 1
+            seen: set[str] = set()
+            for rule in self._rules:
+                if rule.op != "fault" or rule.kind not in F.STREAM_FAULTS or not rule.active:
+                    continue
+                if rule.kind in seen or not rule.matcher.matches(record, names):
+                    continue
+                if stream:
+                    rule.used += 1
+                    seen.add(rule.kind)
+                    stream_faults.append(rule)
+                elif rule.kind == "slow":  # a non-streamed reply arrives after the first-token delay
+                    rule.used += 1
+                    seen.add(rule.kind)
+                    record.faults.append("slow")
+                    delay = max(delay, float(rule.params.get("ttft") or 0.0))
+        if delay > 0:
+            time.sleep(delay)
+        if reply_rule is None and not stream_faults:
+            return None
+        result = ScriptResult(errors=self.handler_errors)
+        if reply_rule is not None:
+            record.scripted = True
+            if reply_rule.kind == "text":
+                result.text = reply_rule.params["text"]
+            else:
+                result.tool_calls = list(reply_rule.params["tool_calls"])
+        for rule in stream_faults:
+            record.faults.append(rule.kind)
+            result.stream_faults.append(F.StreamFault(rule.kind, dict(rule.params)))
+        return result

@@ -1,0 +1,184 @@
+"""``FakeLMStudio``: a fake LM Studio server on loopback, built on pytest-httpserver.
+
+LM Studio's routes are the permanent fallback: every pytest-httpserver feature (``expect_request``,
+ordered and oneshot handlers, ``log``, ``check_assertions``) works on top of it, and whatever no
+expectation matches is answered the way LM Studio would answer it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import socket
+import threading
+from typing import Any
+
+from pytest_httpserver import HTTPServer, HTTPServerError
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from fake_lms.api.app import LMStudioApp
+from fake_lms.core.context import VERSION, Context
+from fake_lms.model.catalog import Catalog, ModelSpec
+from fake_lms.model.home import Home, Settings
+from fake_lms.scripting.methods import API_REQUEST_KEY, ScriptingMixin
+from fake_lms.server import http
+
+DEFAULT_PORT = 1234
+
+
+class PortInUse(OSError):
+    """The fake cannot bind its port."""
+
+
+class FakeLMStudio(ScriptingMixin, HTTPServer):
+    """A fake LM Studio: ``with FakeLMStudio() as fake: openai.OpenAI(base_url=fake.base_url)``.
+
+    ``home`` is the fake LM Studio home (a new temporary directory by default; never a real
+    LM Studio home). ``catalog`` replaces the home's catalog. Keyword settings (``jit``,
+    ``auto_evict``, ``require_auth``, ``load_seconds``, ...) are written to the home's settings.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        home: str | os.PathLike[str] | Home | None = None,
+        catalog: Catalog | str | os.PathLike[str] | list[ModelSpec | dict[str, Any]] | None = None,
+        api_tokens: list[str] | tuple[str, ...] = (),
+        version: str = VERSION,
+        log_limit: int | None = None,
+        log_requests: bool = True,
+        **settings: Any,
+    ) -> None:
+        super().__init__(host, port, threaded=True)
+        unknown = set(settings) - Settings.field_names()
+        if unknown:
+            raise TypeError(
+                f"FakeLMStudio() got unknown setting(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(Settings.field_names()))}"
+            )
+        cat = Catalog.coerce(catalog) if catalog is not None else None
+        if isinstance(home, Home):
+            self.home = home
+        elif home is not None:
+            self.home = Home(home, catalog=cat)
+        else:
+            self.home = Home.temporary(catalog=cat)
+        if settings:
+            self.home.update_settings(**settings)
+        for token in api_tokens:
+            self.home.add_token(token)
+        self.ctx = Context(self.home, version=version)
+        self.app = LMStudioApp(self.ctx, log_requests=log_requests)
+        if log_limit is not None:
+            self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
+        self._log_limit = log_limit
+        self._init_scripting()  # replies, faults, recorded requests, control API (fake_lms.scripting.methods)
+
+    # -- URLs ----------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The server root, e.g. ``http://127.0.0.1:1234`` (native API and probes live here)."""
+        return f"http://{self.format_host(self.host)}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (root + ``/v1``)."""
+        return self.url + "/v1"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.is_running():
+            raise HTTPServerError("Server is already running")
+        app = Request.application(self.application)  # type: ignore[arg-type]
+        # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise PortInUse(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
+                "(stop what is using it, or pass another port; 0 picks a free one)"
+            ) from None
+        try:
+            self.server = make_server(
+                self.host,
+                self.port,
+                app,
+                threaded=True,
+                request_handler=http.QuietNoDelayHandler,
+                fd=sock.fileno(),
+            )
+        finally:
+            sock.close()  # werkzeug works on its own duplicate of the descriptor
+        self.server.fake_connections = set()  # type: ignore[attr-defined]
+        self.port = self.server.port
+        self.server_thread = threading.Thread(
+            target=self.thread_target, daemon=True, name=f"fake-lmstudio:{self.port}"
+        )
+        self.server_thread.start()
+        self.home.write_server_config(self.port, self.host, cors=self.home.settings.cors)
+
+    def thread_target(self) -> None:
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.05)  # stop() returns within ~50 ms
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection (as a real server going away does)."""
+        server = self.server
+        connections = set(getattr(server, "fake_connections", ()))
+        super().stop()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if server is not None:
+            server.server_close()
+        self.app.close()
+
+    def clear_log(self) -> None:
+        if self._log_limit is not None:
+            self.log = collections.deque(maxlen=self._log_limit)  # type: ignore[assignment]
+        else:
+            super().clear_log()
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def respond_nohandler(self, request: Request, extra_message: str = "") -> Response:
+        """No expectation matched: answer as LM Studio (unless an ordered expectation failed)."""
+        if self.permanently_failed:
+            return super().respond_nohandler(request, extra_message)
+        return self.lmstudio_response(request)
+
+    def lmstudio_response(self, request: Request) -> Response:
+        api_request = request.environ.get(API_REQUEST_KEY) or http.to_api_request(request)
+        reply = self.app.handle(api_request)
+        return http.to_response(reply, request)
+
+    def check_handler_errors(self) -> None:
+        """Also re-raise errors raised inside the fake's own LM Studio handlers."""
+        if self.app.handler_errors:
+            raise self.app.handler_errors.pop(0)
+        super().check_handler_errors()
+
+    # -- conveniences --------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.home.settings
+
+    def configure(self, **settings: Any) -> Settings:
+        """Change settings at run time (``fake.configure(jit=False)``)."""
+        return self.home.update_settings(**settings)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """The request log kept in the home (one dict per request, oldest first). Lines reach the
+        file in batches, within 20 ms of their request; this reads the pending ones too."""
+        return self.home.request_log()
+
+    def __repr__(self) -> str:
+        return f"<FakeLMStudio {self.url if self.is_running() else '(stopped)'} home={str(self.home.path)!r}>"
