@@ -12,13 +12,13 @@ import re
 import sys
 import time
 import traceback
-from typing import Any, NamedTuple
+from typing import Any
 
 from fake_lms.api import errors, routes
 from fake_lms.api.errors import ApiError
-from fake_lms.api.types import ApiRequest, Reply, dumps, json_str
-from fake_lms.appender import BatchedAppender
+from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
+from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 
 TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
@@ -31,38 +31,6 @@ CORS_HEADERS = {
 LIFECYCLE_PATHS = frozenset({"/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download"})
 
 
-class LogEntry(NamedTuple):
-    """What the request log says of one request (turned into a JSON line by :func:`log_line`)."""
-
-    time: float
-    method: str
-    path: str
-    status: int
-    model: Any  # a str or None, or what a lifecycle request's body said
-    seconds: float
-    stream: bool
-    usage: tuple[int, int] | None
-    notes: dict[str, Any] | None
-
-
-def log_line(item: tuple[Any, ...]) -> bytes:
-    """The JSON line of one entry (what ``dumps`` of the record would give, built directly)."""
-    entry = LogEntry._make(item)
-    model = json_str(entry.model) if isinstance(entry.model, str) else dumps(entry.model)  # any JSON value
-    line = (
-        f'{{"time":{entry.time:.6f},"method":{json_str(entry.method)},"path":{json_str(entry.path)},'
-        f'"status":{entry.status},"model":{model},"duration_ms":{entry.seconds * 1000:.3f}'
-    )
-    if entry.stream:
-        line += ',"stream":true'
-    if entry.usage is not None:
-        line += f',"prompt_tokens":{entry.usage[0]},"completion_tokens":{entry.usage[1]}'
-    if entry.notes:
-        line += "," + dumps(entry.notes)[1:]
-        return (line + "\n").encode()
-    return (line + "}\n").encode()
-
-
 class LMStudioApp:
     """Routes parsed requests to protocol handlers and applies LM Studio's global rules."""
 
@@ -70,8 +38,7 @@ class LMStudioApp:
         self.ctx = ctx
         self.log_requests = log_requests
         self.handler_errors: list[BaseException] = []
-        self._log = BatchedAppender(ctx.home.request_log_file, encode=log_line, on_error=self._log_error)
-        ctx.home.add_log_writer(self._log)  # Home.request_log() reads what it holds too
+        self._log = LineAppender(ctx.home.request_log_file)
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
         header = req.header("authorization")
@@ -127,10 +94,9 @@ class LMStudioApp:
         return reply
 
     def log(self, req: ApiRequest, reply: Reply, seconds: float, notes: dict[str, Any] | None = None) -> None:
-        """Queue the request-log line of one request: the facts now, the JSON later, in batches
-        (``fake_lms.appender``). Never the body, headers or token; ``notes`` are what the handler
-        recorded (``action``: load / jit_load / unload / download, ``model_key``, ``instance_id``,
-        ``evicted``, ``job_id``)."""
+        """Write the request-log line of one request. Never the body, headers or token; ``notes``
+        are what the handler recorded (``action``: load / jit_load / unload / download,
+        ``model_key``, ``instance_id``, ``evicted``, ``job_id``)."""
         model = reply.model
         if model is None and req.path in LIFECYCLE_PATHS:
             try:
@@ -138,21 +104,24 @@ class LMStudioApp:
                 model = body.get("model") or body.get("instance_id")
             except (ValueError, AttributeError):
                 pass
-        stream = reply.stream is not None
-        # a plain tuple in LogEntry's order: cheaper to build here; log_line reads it as a LogEntry
-        self._log.add(
-            (time.time(), req.method, req.path, reply.status, model, seconds, stream, reply.usage, notes)
+        entry = LogEntry(
+            time.time(),
+            req.method,
+            req.path,
+            reply.status,
+            model,
+            seconds,
+            reply.stream is not None,
+            reply.usage,
+            notes,
         )
-
-    def flush_log(self) -> None:
-        """Write the request-log lines still in memory (they reach the file within 20 ms anyway)."""
-        self._log.flush()
-
-    def _log_error(self, exc: Exception) -> None:
-        if isinstance(exc, FileNotFoundError) and not self.ctx.home.path.exists():
-            return  # the home was removed (a request answered while the server stopped): no log
-        self.handler_errors.append(exc)  # re-raised by check_assertions, like a handler's error
-        print(f"fake LM Studio: cannot write the request log: {exc}", file=sys.stderr)
+        try:
+            self._log.append(log_line(entry))
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not self.ctx.home.path.exists():
+                return  # the home was removed (a request answered while the server stopped): no log
+            self.handler_errors.append(exc)  # re-raised by check_assertions, like a handler's error
+            print(f"fake LM Studio: cannot write the request log: {exc}", file=sys.stderr)
 
     def close(self) -> None:
         self._log.close()

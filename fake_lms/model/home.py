@@ -35,13 +35,10 @@ from typing import Any, Generic, TypeVar
 
 from filelock import FileLock
 
-from fake_lms.changes import ChangeCounter
 from fake_lms.files import write_bytes_atomic, write_json_atomic
 from fake_lms.model.catalog import Catalog, ModelSpec
 
 STATE_VERSION = 1
-RECHECK_SECONDS = 0.001  # without a shared change counter: stat() the files at most this often
-SAFETY_RECHECK_SECONDS = 0.1  # with one: stat() them anyway this often (an uncounted change)
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
 T = TypeVar("T")
 
@@ -214,13 +211,10 @@ def ensure_fake_home(path: Path) -> None:
 
 @dataclass(slots=True)
 class _Cached(Generic[T]):
-    """Something read from a home's file: the file's stat key taken before reading it, and the
-    change count read before that (``None``: no shared counter)."""
+    """Something read from a home's file, with the file's stat key taken before reading it."""
 
     value: T
     key: tuple[int, int, int] | None
-    count: int | None
-    checked: float  # time.monotonic() of the last look at the file
 
 
 class Home:
@@ -240,11 +234,9 @@ class Home:
         self.request_log_file = self.logs_dir / "requests.jsonl"
         self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
         self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
-        self._changes = ChangeCounter(self.internal / "fake-changes")  # bumped by every writer
-        # what was read, the file's stat key taken before reading it, the change count before that
+        # what was read, with the file's stat key taken before reading it
         self._state_cache: _Cached[StateData] | None = None
         self._catalog_cache: _Cached[Catalog] | None = None
-        self._log_writers: weakref.WeakSet[Any] = weakref.WeakSet()  # in-process request-log writers
         self._thread_lock = threading.RLock()
         self._initialise(catalog)
 
@@ -265,7 +257,6 @@ class Home:
                         state.downloaded[spec.key] = now
                         self._write_placeholder(spec)
                 self._write_state(state)
-            self._changes.bump()
 
     @classmethod
     def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
@@ -290,54 +281,33 @@ class Home:
     def _read_state_fresh(self) -> StateData:
         return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
 
-    def _cached(self, cached: _Cached[Any] | None, path: Path | str) -> tuple[bool, int | None, Any]:
-        """Whether ``cached`` (read from ``path``) is current, the change count to cache a fresh
-        read at, and the file's stat key taken before that read.
+    def _cached(self, cached: _Cached[Any] | None, path: Path | str) -> tuple[bool, Any]:
+        """Whether ``cached`` (read from ``path``) is current, and the file's stat key now.
 
-        The count is read first and the key before the file, so a change landing during the read
-        shows later as a new count or a new key: a stale read is never cached as current."""
-        count = self._changes.value()
-        now = time.monotonic()
-        if cached is not None:
-            if count is None:  # no shared counter: trust the cache for RECHECK_SECONDS
-                if now - cached.checked < RECHECK_SECONDS:
-                    return True, count, None
-            elif count == cached.count and now - cached.checked < SAFETY_RECHECK_SECONDS:
-                return True, count, None
+        Every writer replaces the file atomically (a new inode, size or mtime), so an unchanged
+        key means an unchanged file, whichever process wrote it. The key is taken before a fresh
+        read, so a change landing during the read shows later as a new key: a stale read is never
+        cached as current."""
         key = self._file_key(path)
-        if cached is not None and key is not None and key == cached.key:
-            if count is None or count == cached.count:
-                cached.checked = now  # (re)checked on disk: unchanged
-                return True, count, key
-            # the count moved but this file kept its key: a change elsewhere (or a key reused
-            # within the filesystem's clock tick); reading again is cheap and always right
-        elif count is not None and cached is not None and count == cached.count:
-            self._changes.reopen()  # the file changed uncounted: our counter may be a stale mapping
-            count = self._changes.value()
-        return False, count, key
+        return (cached is not None and key is not None and key == cached.key), key
 
     @property
     def catalog(self) -> Catalog:
-        current, count, key = self._cached(self._catalog_cache, self.catalog_file)
+        current, key = self._cached(self._catalog_cache, self.catalog_file)
         if current:
             assert self._catalog_cache is not None
             return self._catalog_cache.value
         catalog = Catalog.from_data(
             json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
         )
-        self._catalog_cache = _Cached(catalog, key, count, time.monotonic())
+        self._catalog_cache = _Cached(catalog, key)
         return catalog
 
     def snapshot(self) -> StateData:
-        """The current state (cached until it changes). Do not mutate it.
-
-        Every writer, in any process, counts its change in a counter shared through memory
-        (``fake_lms.changes``), so a change is seen at once without a system call per read;
-        where no such counter can be shared, the file is stat'ed at most once per millisecond,
-        and with one, every 100 ms anyway (a change that was not counted, or a home removed
-        and created again under a process that still maps its old counter)."""
+        """The current state (cached until its file changes: one ``stat()`` per call, so a change
+        by any process is seen at once). Do not mutate it."""
         cached = self._state_cache
-        current, count, key = self._cached(cached, self._state_path)
+        current, key = self._cached(cached, self._state_path)
         if current:
             assert cached is not None
             return cached.value
@@ -351,7 +321,7 @@ class Home:
                     key = self._file_key(self._state_path)
             else:
                 state = self._read_state_fresh()
-            self._state_cache = _Cached(state, key, count, time.monotonic())
+            self._state_cache = _Cached(state, key)
             return state
 
     @contextlib.contextmanager
@@ -362,15 +332,13 @@ class Home:
             self._prune(state, time.time())
             yield state
             self._write_state(state)
-            key = self._file_key(self.state_file)
-            count = self._changes.bump()
-            self._state_cache = _Cached(state, key, count, time.monotonic())
+            # not cached: another process may write between our write and a stat() of it
+            self._state_cache = None
 
     def write_catalog_bytes(self, data: bytes) -> None:
         """Replace the catalog file with ``data`` (bytes a catalog file once held)."""
         with self._thread_lock, self._lock:
             write_bytes_atomic(self.catalog_file, data)
-            self._changes.bump()
 
     @staticmethod
     def _prune(state: StateData, now: float) -> None:
@@ -594,14 +562,7 @@ class Home:
                 out.append(json.loads(line))
         return out
 
-    def add_log_writer(self, writer: Any) -> None:
-        """Register an in-process writer of the request log (an object with ``flush()``), so that
-        :meth:`request_log` sees the lines it still holds in memory."""
-        self._log_writers.add(writer)
-
     def request_log(self) -> list[dict[str, Any]]:
-        for writer in list(self._log_writers):
-            writer.flush()
         return self.read_jsonl(self.request_log_file)
 
     def lms_invocations(self) -> list[dict[str, Any]]:

@@ -352,7 +352,6 @@ class ScriptingMixin(ScriptingMethods):
         self.ctx.extras.clear()
         self.ctx.conversations = ConversationStore()
         self.ctx.stats = Stats()
-        self.app.flush_log()  # lines still in memory go to the file now, and are cleared with it
         for path in (home.request_log_file, home.lms_log_file):
             with contextlib.suppress(OSError):
                 if path.exists():

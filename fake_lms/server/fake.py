@@ -176,8 +176,7 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
         return self.home.update_settings(**settings)
 
     def request_log(self) -> list[dict[str, Any]]:
-        """The request log kept in the home (one dict per request, oldest first). Lines reach the
-        file in batches, within 20 ms of their request; this reads the pending ones too."""
+        """The request log kept in the home (one dict per request, oldest first)."""
         return self.home.request_log()
 
     def __repr__(self) -> str:

@@ -4,18 +4,15 @@ Also the request handler class the fake server runs with: no per-request log lin
 default costs time and floods test output) and ``TCP_NODELAY`` on every connection (werkzeug
 writes headers and body in separate sends; without it Nagle's algorithm adds ~40 ms per request).
 
-Per-request costs are kept low (``benchmarks/bench_server.py`` measures them): ordinary header
-blocks are parsed without the ``email`` package, the ``Date`` header is formatted once a second,
-and request headers are read straight from the WSGI environ.
+Per-request costs are kept low (``benchmarks/bench_server.py`` measures them) without copying the
+standard library: the ``Date`` header is formatted once a second, and request headers are read
+straight from the WSGI environ.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.parser
 import email.utils
-import http.client
-import re
 import socket
 import sys
 import time
@@ -33,15 +30,6 @@ BASE_HEADERS = {"X-Powered-By": "Express"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Powered-By": "Express"}
 _BASE_HEADER_ITEMS = tuple(BASE_HEADERS.items())
 
-# the limits of http.client.parse_headers
-_MAXLINE = getattr(http.client, "_MAXLINE", 65536)
-_MAXHEADERS = getattr(http.client, "_MAXHEADERS", 100)
-# a header block the email parser reads as plain "Name: value" lines: printable ASCII, non-empty
-# names, no folding (a line starting with a blank), no line break but the final one, a blank last line
-_PLAIN_BLOCK = re.compile(r"(?:[!-9;-~]+:[\t -~]*\r?\n)*\r?\n")
-_PLAIN_HEADER = re.compile(r"([!-9;-~]+):[\t ]*([\t -~]*)\r?\n")
-# the request headers the handler itself reads (first occurrence, as Message.get returns it)
-_WATCHED = ("connection", "expect", "transfer-encoding", "content-type")
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -83,12 +71,9 @@ class QuietNoDelayHandler(WSGIRequestHandler):
     """werkzeug's request handler, made lean: no access log, ``TCP_NODELAY``, HTTP/1.1 keep-alive
     (werkzeug closes every connection and then waits 10 ms to drain the socket, which would eat a
     pipelined request), one ``sendall`` for a whole JSON reply, and connections tracked by the
-    server so that stopping it closes them. Ordinary header blocks are parsed without the ``email``
-    package (the standard library's parser costs ~30 us a request); anything unusual goes to it,
-    so ``self.headers`` is the same ``http.client.HTTPMessage`` either way."""
+    server so that stopping it closes them. Requests are parsed by the standard library."""
 
     timeout = 120  # idle keep-alive connections are closed after this many seconds
-    _first_headers: dict[str, str] = {}  # set by parse_request, never mutated
 
     def setup(self) -> None:
         super().setup()
@@ -105,113 +90,9 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
 
-    # -- request parsing -------------------------------------------------------------------------
-    def parse_request(self) -> bool:
-        """``BaseHTTPRequestHandler.parse_request`` as Python 3.11.4+ / 3.12 / 3.13 have it, with
-        :meth:`_parse_headers` in place of ``http.client.parse_headers``."""
-        self.command = None  # type: ignore[assignment]  # set in case of error on the first line
-        self.request_version = version = self.default_request_version
-        self.close_connection = True
-        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        self.requestline = requestline
-        words = requestline.split()
-        if len(words) == 0:
-            return False
-        if len(words) >= 3:  # enough to determine the protocol version
-            version = words[-1]
-            try:
-                if not version.startswith("HTTP/"):
-                    raise ValueError
-                base_version_number = version.split("/", 1)[1]
-                version_parts = base_version_number.split(".")
-                if len(version_parts) != 2:
-                    raise ValueError
-                if any(not part.isdigit() for part in version_parts):
-                    raise ValueError("non digit in http version")
-                if any(len(part) > 10 for part in version_parts):
-                    raise ValueError("unreasonable length http version")
-                version_number = int(version_parts[0]), int(version_parts[1])
-            except (ValueError, IndexError):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
-                return False
-            if version_number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
-                self.close_connection = False
-            if version_number >= (2, 0):
-                self.send_error(
-                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({base_version_number})"
-                )
-                return False
-            self.request_version = version
-        if not 2 <= len(words) <= 3:
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
-            return False
-        command, path = words[:2]
-        if len(words) == 2:
-            self.close_connection = True
-            if command != "GET":
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
-                return False
-        self.command, self.path = command, path
-        # gh-87389: '//path' would be taken for an absolute URI by clients (open redirects)
-        if self.path.startswith("//"):
-            self.path = "/" + self.path.lstrip("/")
-        try:
-            self.headers, firsts = self._parse_headers()
-        except http.client.LineTooLong as err:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
-            return False
-        except http.client.HTTPException as err:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err))
-            return False
-        self._first_headers = firsts
-        conntype = firsts.get("connection", "").lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive" and self.protocol_version >= "HTTP/1.1":
-            self.close_connection = False
-        expect = firsts.get("expect", "")
-        if (
-            expect.lower() == "100-continue"
-            and self.protocol_version >= "HTTP/1.1"
-            and self.request_version >= "HTTP/1.1"
-        ):
-            return bool(self.handle_expect_100())
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue``: :meth:`run_wsgi` answers it (once), as werkzeug does."""
         return True
-
-    def _parse_headers(self) -> tuple[Any, dict[str, str]]:
-        """What ``http.client.parse_headers(self.rfile, _class=self.MessageClass)`` returns, and
-        the first value of the headers this handler looks at (``Message.get`` semantics)."""
-        lines = []
-        readline = self.rfile.readline
-        while True:  # http.client._read_headers
-            line = readline(_MAXLINE + 1)
-            if len(line) > _MAXLINE:
-                raise http.client.LineTooLong("header line")
-            lines.append(line)
-            if len(lines) > _MAXHEADERS:
-                raise http.client.HTTPException(f"got more than {_MAXHEADERS} headers")
-            if line in (b"\r\n", b"\n", b""):
-                break
-        text = b"".join(lines).decode("iso-8859-1")
-        if _PLAIN_BLOCK.fullmatch(text):
-            # (name, value) as the email parser's compat32 policy stores them: the value without
-            # its leading blanks and line break
-            pairs = _PLAIN_HEADER.findall(text)
-            firsts = {name.lower(): value for name, value in reversed(pairs)}
-            # the email parser would go on to read a multipart or message body: leave those to it
-            content_type = firsts.get("content-type", "").lower()
-            if "multipart" not in content_type and "message" not in content_type:
-                message = self.MessageClass()
-                message._headers = pairs
-                message.set_payload("")
-                return message, firsts
-        message = email.parser.Parser(_class=self.MessageClass).parsestr(text)
-        firsts = {}
-        for key in _WATCHED:
-            value = message.get(key)
-            if value is not None:
-                firsts[key] = value
-        return message, firsts
 
     # werkzeug's __getattr__ maps every do_* name to run_wsgi; naming the usual ones saves two
     # failed attribute lookups a request
@@ -223,13 +104,13 @@ class QuietNoDelayHandler(WSGIRequestHandler):
     def _can_keep_alive(self) -> bool:
         if self.request_version != "HTTP/1.1":
             return False
-        if self._first_headers.get("connection", "").lower() == "close":
+        if self.headers.get("Connection", "").lower() == "close":
             return False
         # a body we cannot be sure was read completely would corrupt the next request
-        return "chunked" not in self._first_headers.get("transfer-encoding", "").lower()
+        return "chunked" not in self.headers.get("Transfer-Encoding", "").lower()
 
     def run_wsgi(self) -> None:
-        if self._first_headers.get("expect", "").lower().strip(" \t") == "100-continue":
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.environ = environ = self.make_environ()
         started: dict[str, Any] = {}

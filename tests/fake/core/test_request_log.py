@@ -7,7 +7,6 @@ import gc
 import json
 import shutil
 import threading
-import weakref
 from typing import Any
 
 import httpx
@@ -15,8 +14,7 @@ import pytest
 from _waiting import wait_for
 
 from fake_lms import FakeLMStudio
-from fake_lms.api.app import LogEntry, log_line
-from fake_lms.appender import BatchedAppender
+from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 
 GEMMA = "google/gemma-3-1b"
 QWEN = "qwen/qwen3-4b"
@@ -177,7 +175,7 @@ def test_home_request_log_reads_lines_still_in_memory(fake, client):
     assert [r["path"] for r in fake.home.request_log()] == ["/v1/models"]
 
 
-def test_lines_reach_the_file_by_themselves_within_the_batch_delay(fake, client):
+def test_lines_reach_the_file_by_themselves(fake, client):
     client.get("/v1/models")
     path = fake.home.request_log_file
     assert wait_for(lambda: path.exists() and path.read_text())
@@ -213,23 +211,22 @@ def test_log_line_is_the_json_of_the_record(entry: LogEntry) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the batched appender behind it
+# the appender behind it
 
 
-def test_appender_flush_keeps_order_across_threads(tmp_path):
+def test_appender_keeps_order_across_threads(tmp_path):
     path = tmp_path / "logs" / "x.jsonl"
-    appender = BatchedAppender(path, encode=lambda n: b"%d\n" % n, delay=0.01)
+    appender = LineAppender(path)
 
     def add(start: int) -> None:
         for n in range(start, start + 500):
-            appender.add(n)
+            appender.append(b"%d\n" % n)
 
     threads = [threading.Thread(target=add, args=(k * 1000,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    appender.flush()
     numbers = [int(line) for line in path.read_text().splitlines()]
     assert sorted(numbers) == sorted(n for k in range(4) for n in range(k * 1000, k * 1000 + 500))
     for k in range(4):  # each thread's lines in the order it added them
@@ -238,72 +235,42 @@ def test_appender_flush_keeps_order_across_threads(tmp_path):
     appender.close()
 
 
-def test_appender_reports_a_bad_item_and_keeps_the_rest(tmp_path):
-    errors: list[Exception] = []
-    path = tmp_path / "x.log"
-    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60, on_error=errors.append)
-    appender.add("one")
-    appender.add(2)  # type: ignore[arg-type]  # not a str: encode fails
-    appender.add("three")
-    appender.flush()
-    assert path.read_text() == "one\nthree\n"
-    assert len(errors) == 1 and isinstance(errors[0], AttributeError)
-    appender.close()
+def test_lines_from_two_processes_never_interleave(tmp_path):
+    """Two processes append to one log (a fake server and a second one on the same home)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "x.jsonl"
+    script = (
+        "import sys; from pathlib import Path; from fake_lms.core.requestlog import LineAppender\n"
+        "a = LineAppender(Path(sys.argv[1]))\n"
+        'for n in range(2000): a.append((\'{"p":%s,"n":%d,"pad":"%s"}\\n\' % '
+        "(sys.argv[2], n, 'x' * 300)).encode())\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(k)]) for k in range(2)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 4000
+    for k in range(2):
+        assert [r["n"] for r in lines if r["p"] == k] == list(range(2000))
 
 
-def test_appender_close_writes_what_is_queued_and_a_later_item_starts_it_again(tmp_path):
-    path = tmp_path / "x.log"
-    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
-    appender.add("queued")
-    appender.close()
-    assert path.read_text() == "queued\n"
-    appender.delay = 0.01
-    appender.add("after close")  # a server started again keeps its log, batched as before
-    assert wait_for(lambda: path.read_text() == "queued\nafter close\n")
-    appender.close()
-
-
-def test_log_stays_batched_after_the_server_stops_and_starts(fake, client):
+def test_log_survives_the_server_stopping_and_starting(fake, client):
     fake.refuse_connections(0.05)  # stops the server, then starts it again
     assert wait_for(lambda: client.get("/lmstudio-greeting").status_code == 200, ignore=(httpx.HTTPError,))
     client.get("/v1/models")
-    assert fake.app._log._writer is not None  # a writer thread batches the lines again
     assert [r["path"] for r in fake.request_log()][-1] == "/v1/models"
-
-
-def test_lines_of_an_appender_collected_before_its_batch_are_written(tmp_path):
-    path = tmp_path / "x.log"
-    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
-    appender.add("queued")
-    del appender
-    gc.collect()
-    assert path.read_text() == "queued\n"
-
-
-def test_an_appender_nobody_closed_is_collected_and_its_writer_ends(tmp_path):
-    appender = BatchedAppender(tmp_path / "x.log", encode=lambda s: s.encode() + b"\n", delay=0.01)
-    appender.add("line")
-    thread = appender._writer.thread
-    ref = weakref.ref(appender)
-    del appender
-    gc.collect()
-    assert ref() is None
-    thread.join(timeout=5)
-    assert not thread.is_alive()
 
 
 def test_appender_reopens_a_file_that_went_away(tmp_path):
     path = tmp_path / "logs" / "x.log"
-    appender = BatchedAppender(path, encode=lambda s: s.encode() + b"\n", delay=60)
-    appender.add("first")
-    appender.flush()
+    appender = LineAppender(path)
+    appender.append(b"first\n")
     shutil.rmtree(path.parent)
-    appender.add("second")
-    appender.flush()
+    appender.append(b"second\n")
     assert path.read_text() == "second\n"
-    path.rename(path.with_name("rotated.log"))  # rotated away: the next batch starts a new file
-    appender.add("third")
-    appender.flush()
+    path.rename(path.with_name("rotated.log"))  # rotated away: the next line starts a new file
+    appender.append(b"third\n")
     assert path.read_text() == "third\n"
     appender.close()
 
