@@ -8,6 +8,7 @@ answers for any name.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import threading
@@ -112,6 +113,19 @@ class Context:
         self._jit_lock = threading.Lock()
         self.extras: dict[str, Any] = {}  # room for handler modules' own state (download jobs, ...)
         self._notes = threading.local()
+
+    def reset_stores(self) -> None:
+        """Forget what requests left in memory: conversations, counters, download jobs (a pending
+        download must not complete into the next test)."""
+        jobs = self.extras.get("download_jobs")
+        pending = getattr(jobs, "jobs", None)
+        if isinstance(pending, dict):
+            lock = getattr(jobs, "_lock", None) or contextlib.nullcontext()
+            with lock:
+                pending.clear()
+        self.extras.clear()
+        self.conversations = ConversationStore()
+        self.stats = Stats()
 
     # ------------------------------------------------------------------------------------------
     def known_keys(self, kind: Kind | None = None) -> list[str]:

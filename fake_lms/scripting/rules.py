@@ -320,28 +320,6 @@ def _tool_calls(value: Any) -> list[tuple[str, Any]]:
     return calls
 
 
-def expire(home: Any, model: str | None = None) -> list[Any]:
-    """Unload instances as an idle TTL would (``model``: identifier or model key; None: all)."""
-    spec = home.catalog.find(model) if model else None
-    now = time.time()
-    gone = []
-    with home.transaction() as state:
-        keep = []
-        for inst in state.instances:
-            hit = (
-                model is None or inst.identifier == model or (spec is not None and inst.model_key == spec.key)
-            )
-            if hit:
-                gone.append(inst)
-                state.evicted.append(
-                    {"identifier": inst.identifier, "model_key": inst.model_key, "reason": "ttl", "time": now}
-                )
-            else:
-                keep.append(inst)
-        state.instances = keep
-    return gone
-
-
 # --------------------------------------------------------------------------------------------
 # what a matched request gets
 
@@ -513,7 +491,7 @@ class Script:
                 chosen = rule
                 break
         for rule in expired:
-            expire(self.ctx.home, rule.params.get("model") or record.model)
+            self.ctx.home.expire(rule.params.get("model") or record.model)
             record.faults.append("expire")
         if chosen is None:
             return None
