@@ -19,6 +19,7 @@ from fake_lms.api.errors import ApiError
 from fake_lms.api.openai import _script_for, object_body
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
 from fake_lms.core.context import Context, Resolved
+from fake_lms.core.errors import CoreError
 from fake_lms.model import engine
 
 _ALNUM = string.ascii_letters + string.digits
@@ -167,8 +168,13 @@ def _thinking(body: Mapping[str, Any], res: Resolved) -> bool:
 def messages(ctx: Context, req: ApiRequest) -> Reply:
     try:
         return _messages(ctx, req)
-    except ApiError as exc:  # OpenAI/LM Studio-shaped errors from shared code, reshaped
+    except ApiError as exc:  # OpenAI/LM Studio-shaped errors of the field readers it shares, reshaped
         return _as_anthropic(exc.reply)
+
+
+def render_error(exc: CoreError) -> Reply:
+    """A domain error in the Anthropic shape."""
+    return error(exc.status, exc.message, "invalid_request_error" if exc.status < 500 else "api_error")
 
 
 def _as_anthropic(reply: Reply) -> Reply:

@@ -18,6 +18,7 @@ from fake_lms.api import errors, routes
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
+from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 
 TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
@@ -74,11 +75,12 @@ class LMStudioApp:
             if found is None:
                 reply = errors.unexpected_endpoint(req.method, req.path)
             else:
-                handler, params = found
                 try:
-                    reply = handler(self.ctx, req, **params)
+                    reply = found.handler(self.ctx, req, **found.params)
                 except ApiError as exc:
                     reply = exc.reply
+                except CoreError as exc:  # a domain error, in the shape of the route's dialect
+                    reply = found.render(exc)
                 except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
                     self.handler_errors.append(exc)
                     print(

@@ -62,16 +62,6 @@ def _invalid_type(name: str, expected: str) -> ApiError:
     return _error(400, f"'{name}' must be {expected}", code="invalid_type", param=name)
 
 
-def as_v1(reply: Reply) -> Reply:
-    """An OpenAI-shaped error from the shared resolution code, re-shaped for the v1 API."""
-    err = reply.body.get("error") if isinstance(reply.body, dict) else None
-    if not isinstance(err, dict) or err.get("type") != "invalid_request_error":
-        return reply
-    code = err.get("code")
-    kind = "model_not_found" if code == "model_not_found" else "invalid_request"
-    return errors.v1(reply.status, err.get("message", ""), type=kind, code=code, param=err.get("param"))
-
-
 def _body(req: ApiRequest) -> dict[str, Any]:
     try:
         body = req.json()
@@ -617,12 +607,9 @@ def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) 
 def chat(ctx: Context, req: ApiRequest) -> Reply:
     body = _body(req)
     fields = _chat_fields(ctx, body)
-    try:
-        found = ctx.plan(
-            fields["model"], "llm", ttl=fields["ttl"], wanted="chat", context_length=fields["context_length"]
-        )
-    except ApiError as exc:
-        raise ApiError(as_v1(exc.reply)) from None
+    found = ctx.plan(
+        fields["model"], "llm", ttl=fields["ttl"], wanted="chat", context_length=fields["context_length"]
+    )
     spec = found.spec
     if isinstance(found, PendingLoad):
         _int(fields, "context_length", maximum=spec.max_context_length)
@@ -631,10 +618,7 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
         raise _error(
             400, f'Model "{spec.key}" does not support images. Please use a model that does.', param="input"
         )
-    try:
-        res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
-    except ApiError as exc:
-        raise ApiError(as_v1(exc.reply)) from None
+    res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
     messages = fields["messages"]
     script = _script_for(ctx, "native_chat", body, res, messages, req)
     if script is not None and script.reply is not None:

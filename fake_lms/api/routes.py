@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from fake_lms.api import anthropic, native_v0, native_v1, openai, responses
+from fake_lms.api import anthropic, errors, native_v0, native_v1, openai, responses
 from fake_lms.api.types import Reply
+from fake_lms.core.errors import CoreError
 
 Handler = Callable[..., Reply]
+Render = Callable[[CoreError], Reply]
+
+
+class Route(NamedTuple):
+    """A request's handler, its path parameters, and how its dialect renders a domain error."""
+
+    handler: Handler
+    params: dict[str, Any]
+    render: Render
+
 
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/lmstudio-greeting"): native_v0.greeting,
@@ -36,13 +47,22 @@ PATTERN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 AUTH_EXEMPT = frozenset({"/lmstudio-greeting", "/lms-status"})
 
 
-def find(method: str, path: str) -> tuple[Handler, dict[str, Any]] | None:
+def renderer(path: str) -> Render:
+    """The error shape of the dialect that serves ``path``."""
+    if path.startswith("/api/v1/"):
+        return errors.v1_error
+    if path == "/v1/messages":
+        return anthropic.render_error
+    return errors.openai_error
+
+
+def find(method: str, path: str) -> Route | None:
     handler = ROUTES.get((method, path))
     if handler is not None:
-        return handler, {}
+        return Route(handler, {}, renderer(path))
     for route_method, pattern, pattern_handler in PATTERN_ROUTES:
         if route_method == method:
             match = pattern.fullmatch(path)
             if match:
-                return pattern_handler, match.groupdict()
+                return Route(pattern_handler, match.groupdict(), renderer(path))
     return None

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fake_lms import LMSTUDIO_VERSION
-from fake_lms.api import errors
-from fake_lms.api.errors import ApiError
+from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, WrongModelType
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
 
@@ -168,15 +167,15 @@ class Context:
         """Like :meth:`resolve`, but a needed JIT load is returned (validated) instead of performed,
         so that a handler can announce it (``/api/v1/chat`` streams ``model_load.*`` events)."""
         if name is not None and not isinstance(name, str):
-            raise ApiError(errors.invalid_field("'model' must be a string", "model"))
+            raise InvalidField("'model' must be a string", param="model")
         state = self.home.snapshot()
         settings = state.settings
         instances = state.live_instances()
         if name is None or name == "":
             if name == "" or not instances:
                 if not instances:
-                    raise ApiError(errors.no_models_loaded())
-                raise ApiError(errors.invalid_model(name or "", self.known_keys(kind)))
+                    raise NoModelsLoaded()
+                raise InvalidModel(name or "", self.known_keys(kind))
             inst = next((i for i in instances if self._spec(i).type == kind), instances[0])
             return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
         inst = self._match_instance(name, instances)
@@ -185,16 +184,16 @@ class Context:
         if settings.jit:
             spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:
-                raise ApiError(errors.invalid_model(name, self.known_keys()))
+                raise InvalidModel(name, self.known_keys())
             self._checked(None, kind, wanted, spec=spec, name=name)
             return PendingLoad(spec, self._ttl_seconds(ttl), context_length)
         # JIT off: only loaded models answer
         if not instances:
-            raise ApiError(errors.no_models_loaded())
+            raise NoModelsLoaded()
         if len(instances) == 1:  # LM Studio quirk: the single loaded model answers for any name
             only = instances[0]
             return self._checked(Resolved(only, self._spec(only)), kind, wanted)
-        raise ApiError(errors.invalid_model(name, [i.identifier for i in instances]))
+        raise InvalidModel(name, [i.identifier for i in instances])
 
     def _spec(self, inst: Instance) -> ModelSpec:
         spec = self.home.catalog.get(inst.model_key)
@@ -215,9 +214,7 @@ class Context:
         assert spec is not None
         if spec.type != kind:
             shown = name or (res.identifier if res else spec.key)
-            raise ApiError(
-                errors.wrong_model_type(shown, "embedding" if spec.is_embedding else "LLM", wanted)
-            )
+            raise WrongModelType(shown, "embedding" if spec.is_embedding else "LLM", wanted)
         return res  # type: ignore[return-value]
 
     @staticmethod
@@ -225,7 +222,7 @@ class Context:
         if ttl is None:
             return None
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
-            raise ApiError(errors.invalid_field("'ttl' must be a positive number of seconds", "ttl"))
+            raise InvalidField("'ttl' must be a positive number of seconds", param="ttl")
         return float(min(ttl, 1e15))  # huge JSON integers do not fit a float
 
     def load_pending(self, pending: PendingLoad) -> Resolved:
@@ -240,7 +237,7 @@ class Context:
                     spec.key, ttl_seconds=pending.ttl_seconds, jit=True, context_length=pending.context_length
                 )
             except (ModelNotDownloaded, ModelNotInCatalog):
-                raise ApiError(errors.invalid_model(spec.key, self.known_keys())) from None
+                raise InvalidModel(spec.key, self.known_keys()) from None
         self.stats.jit_loads += 1
         self.stats.load_seconds += result.load_seconds
         self.note(

@@ -28,6 +28,7 @@ from typing import Any
 
 from fake_lms.api import errors
 from fake_lms.api.types import Disconnect, Pause, RawFrame, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core.errors import NO_MODELS_LOADED, NoModelsLoaded
 
 # kind -> {parameter: default}; ``REQUIRED`` marks parameters without a default
 REQUIRED: Any = object()
@@ -183,9 +184,9 @@ def connection_reset_reply() -> Reply:
 
 
 def no_models_loaded_reply(path: str) -> Reply:
-    reply = errors.no_models_loaded()
+    reply = errors.openai_error(NoModelsLoaded())
     if path.startswith("/api/v1/"):
-        reply = errors.v1(400, errors.NO_MODELS_LOADED, param="model")
+        reply = errors.v1(400, NO_MODELS_LOADED, param="model")
     return reply
 
 
