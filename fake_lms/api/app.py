@@ -20,6 +20,7 @@ from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
 from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
+from fake_lms.scripting.records import RequestRecord
 
 TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
@@ -58,8 +59,17 @@ class LMStudioApp:
             return errors.unknown_token()
         return None
 
+    @staticmethod
+    def record(req: ApiRequest) -> RequestRecord:
+        """What the fake records of a request (for ``fake.requests`` and the test's script)."""
+        api, operation = routes.classify(req.path)
+        req.record = record = RequestRecord.from_api_request(req, api=api, operation=operation)
+        return record
+
     def handle(self, req: ApiRequest) -> Reply:
         started = time.perf_counter()
+        if req.record is None:  # handled without a server that recorded it
+            self.record(req)
         self.ctx.take_notes()  # drop anything a previous request on this thread left behind
         settings = self.ctx.home.settings
         self.ctx.stats.requests += 1

@@ -23,9 +23,11 @@ from typing import Any
 from fake_lms.api import errors
 from fake_lms.api.errors import ApiError
 from fake_lms.api.native_v0 import visible_specs
-from fake_lms.api.openai import _native_blocks, _script_for
+from fake_lms.api.openai import _native_blocks
 from fake_lms.api.types import ApiRequest, BadJSON, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core import exchange
 from fake_lms.core.context import Context, PendingLoad, Resolved
+from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
@@ -607,41 +609,37 @@ def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) 
 def chat(ctx: Context, req: ApiRequest) -> Reply:
     body = _body(req)
     fields = _chat_fields(ctx, body)
-    found = ctx.plan(
-        fields["model"], "llm", ttl=fields["ttl"], wanted="chat", context_length=fields["context_length"]
+    ask = Ask(
+        "chat",
+        fields["model"],
+        req.record,
+        messages=fields["messages"],
+        max_tokens=fields["max_output_tokens"],
+        reasoning=lambda spec: _reasoning_on(spec, fields["reasoning"]),
+        tools_allowed=False,
+        ttl=fields["ttl"],
+        context_length=fields["context_length"],
+        wanted="chat",
     )
+    found = exchange.plan(ctx, ask)
     spec = found.spec
     if isinstance(found, PendingLoad):
         _int(fields, "context_length", maximum=spec.max_context_length)
-    reasoning = _reasoning_on(spec, fields["reasoning"])
+    _reasoning_on(spec, fields["reasoning"])  # an unsupported setting is refused before any load
     if fields["has_image"] and not spec.vision:
         raise _error(
             400, f'Model "{spec.key}" does not support images. Please use a model that does.', param="input"
         )
-    res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
+    done = exchange.generate(ctx, ask, found)
+    res, gen = done.resolved, done.generation
     messages = fields["messages"]
-    script = _script_for(ctx, "native_chat", body, res, messages, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_chat(
-        res.spec,
-        messages,
-        max_tokens=fields["max_output_tokens"],
-        reasoning=reasoning,
-        scripted_text=script.text if script else None,
-    )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
     response_id = None
     if fields["store"]:
         response_id = ctx.conversations.new_id()
         ctx.conversations.put(response_id, [*messages, {"role": "assistant", "content": gen.content}])
     result = _chat_result(res, gen, fields["store"], response_id)
     if fields["stream"]:
-        events: Iterator[StreamItem] = _chat_events(res, gen, result)
-        if script is not None:
-            events = script.shape_stream(events)
-        return Reply(200, stream=events, model=res.identifier)
+        return Reply(200, stream=done.shape(_chat_events(res, gen, result)), model=res.identifier)
     return Reply(200, result, model=res.identifier)
 
 

@@ -43,6 +43,41 @@ PATTERN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     *native_v1.PATTERN_ROUTES,
 ]
 
+# what each route is, in the words scripting and records use: (api, operation)
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "/lmstudio-greeting": ("native_v0", "probe"),
+    "/lms-status": ("native_v0", "probe"),
+    "/v1/models": ("openai", "list"),
+    "/v1/chat/completions": ("openai", "chat"),
+    "/v1/completions": ("openai", "complete"),
+    "/v1/embeddings": ("openai", "embed"),
+    "/v1/responses": ("openai", "chat"),
+    "/v1/messages": ("anthropic", "chat"),
+    "/api/v0/models": ("native_v0", "list"),
+    "/api/v0/chat/completions": ("native_v0", "chat"),
+    "/api/v0/completions": ("native_v0", "complete"),
+    "/api/v0/embeddings": ("native_v0", "embed"),
+    "/api/v1/models": ("native_v1", "list"),
+    "/api/v1/models/load": ("native_v1", "load"),
+    "/api/v1/models/unload": ("native_v1", "unload"),
+    "/api/v1/models/download": ("native_v1", "download"),
+    "/api/v1/chat": ("native_v1", "chat"),
+}
+
+
+def classify(path: str) -> tuple[str | None, str | None]:
+    """The (api, operation) of a request path: ``("openai", "chat")``; ``(None, None)`` for a
+    path LM Studio does not serve."""
+    found = OPERATIONS.get(path)
+    if found is not None:
+        return found
+    if path.startswith("/api/v0/models/"):
+        return "native_v0", "info"
+    if path.startswith("/api/v1/models/download/status/"):
+        return "native_v1", "download_status"
+    return None, None
+
+
 # probes that answer even when authentication is required
 AUTH_EXEMPT = frozenset({"/lmstudio-greeting", "/lms-status"})
 

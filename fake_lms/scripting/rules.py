@@ -64,8 +64,6 @@ MODEL_PATHS = frozenset(
         "/api/v1/chat",
     }
 )
-TEXT_ENDPOINTS_EXCLUDED = frozenset({"embeddings"})
-TOOL_CALL_ENDPOINTS = frozenset({"chat", "responses", "messages"})
 MATCH_KEYS = ("model", "contains", "regex", "path", "headers", "stream")
 
 MatchSpec = Any  # None | str | re.Pattern | Callable[[RequestRecord], bool] | Mapping[str, Any]
@@ -515,17 +513,21 @@ class Script:
     def match(
         self,
         *,
-        endpoint: str,
-        body: Mapping[str, Any],
+        operation: str,
+        record: RequestRecord | None,
         model: str | None = None,
-        messages: list[dict[str, Any]] | None = None,
-        request: ApiRequest | None = None,
+        tools_allowed: bool = True,
     ) -> ScriptResult | None:
-        """The scripted reply and stream faults for a generation request (``None``: nothing)."""
+        """The scripted reply and stream faults for a model request (``None``: nothing).
+
+        ``operation``: ``chat``, ``complete`` or ``embed`` (replies never answer embeddings);
+        ``model``: the instance that serves it; ``tools_allowed``: whether the dialect carries
+        tool calls (a scripted tool call answers only there)."""
         if not self._rules:
             return None
-        record = self._record(request) if request is not None else RequestRecord("POST", "", json=dict(body))
-        stream = bool(body.get("stream"))
+        if record is None:
+            record = RequestRecord("POST", "")
+        stream = record.stream
         names = self._names(record, model)
         reply_rule: Rule | None = None
         stream_faults: list[Rule] = []
@@ -536,8 +538,8 @@ class Script:
                 for r in self._rules
                 if r.op == "reply"
                 and r.active
-                and endpoint not in TEXT_ENDPOINTS_EXCLUDED
-                and (r.kind != "tool_calls" or endpoint in TOOL_CALL_ENDPOINTS)
+                and operation != "embed"
+                and (r.kind != "tool_calls" or (tools_allowed and operation == "chat"))
                 and r.matcher.matches(record, names)
             ]
             for i, rule in enumerate(replies):

@@ -173,7 +173,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
 
             return control.respond(self, request)
         api_request = http.to_api_request(request)
-        api_request.record = record = RequestRecord.from_api_request(api_request)
+        record = self.app.record(api_request)
         self._recorded.append(record)
         inflight = self._inflight
         inflight.append(None)
