@@ -271,7 +271,7 @@ class _Message:
 
     @staticmethod
     def _event(kind: str, **payload: Any) -> SSEEvent:
-        return SSEEvent(dumps({"type": kind, **payload}), event=kind)
+        return SSEEvent(dumps({"type": kind, **payload}), event=kind, token=kind == "content_block_delta")
 
     def events(self) -> Iterator[StreamItem]:
         yield self._event("message_start", message=self.body(content=[], final=False))

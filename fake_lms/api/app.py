@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any
 
-from fake_lms.api import errors, routes
+from fake_lms.api import errors, intents, routes
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
@@ -78,8 +78,10 @@ class LMStudioApp:
             reply = Reply(204, raw=b"")
         elif settings.require_auth and req.path not in routes.AUTH_EXEMPT:
             reply = self.check_auth(req)
-        if reply is None and self.ctx.scripts is not None:  # injected faults (Script.before)
-            reply = self.ctx.scripts.before(req)
+        if reply is None and self.ctx.scripts is not None:  # injected faults, as intents
+            intent = self.ctx.scripts.before(req.record)
+            if intent is not None:
+                reply = intents.before_reply(intent, routes.renderer(req.path))
         if reply is None:
             found = routes.find(req.method, req.path)
             if found is None:
@@ -98,6 +100,8 @@ class LMStudioApp:
                         file=sys.stderr,
                     )
                     reply = errors.internal_error(f"{type(exc).__name__}: {exc}")
+        if reply.stream is not None:  # the script's stream intents, as the transport sends them
+            reply.stream = intents.render_stream(reply.stream)
         if settings.cors:
             reply.headers.update(CORS_HEADERS)
         notes = self.ctx.take_notes()

@@ -579,7 +579,7 @@ def _chat_result(
 
 
 def _event(kind: str, **payload: Any) -> SSEEvent:
-    return SSEEvent(dumps({"type": kind, **payload}), event=kind)
+    return SSEEvent(dumps({"type": kind, **payload}), event=kind, token=kind.endswith(".delta"))
 
 
 def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) -> Iterator[StreamItem]:

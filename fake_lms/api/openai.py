@@ -297,7 +297,7 @@ def _chat_stream(
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return SSEEvent(head + dumps(choice) + tail)
+        return SSEEvent(head + dumps(choice) + tail, token=finish is None)
 
     reasoning_key = _reasoning_key(res)
     for tok in gen.reasoning_tokens:
@@ -372,14 +372,8 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
         def events() -> Iterator[StreamItem]:
             base = {"id": cmpl_id, "object": "text_completion", "created": created, "model": res.identifier}
             for tok in gen.content_tokens:
-                yield SSEEvent(
-                    dumps(
-                        {
-                            **base,
-                            "choices": [{"index": 0, "text": tok, "logprobs": None, "finish_reason": None}],
-                        }
-                    )
-                )
+                choice = {"index": 0, "text": tok, "logprobs": None, "finish_reason": None}
+                yield SSEEvent(dumps({**base, "choices": [choice]}), token=bool(tok))
             yield SSEEvent(
                 dumps(
                     {

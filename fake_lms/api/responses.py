@@ -302,7 +302,7 @@ class _ResponseBuilder:
     def _event(self, kind: str, **payload: Any) -> SSEEvent:
         data = {"type": kind, "sequence_number": self.seq, **payload}
         self.seq += 1
-        return SSEEvent(dumps(data), event=kind)
+        return SSEEvent(dumps(data), event=kind, token=kind.endswith(".delta"))
 
     def events(self) -> Iterator[StreamItem]:
         yield self._event("response.created", response=self.response("in_progress"))

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_lms.scripting.intents import Pause
+
 
 class BadJSON(ValueError):
     """The request body is not valid JSON."""
@@ -66,10 +68,13 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class SSEEvent:
-    """One server-sent event. ``data`` is sent verbatim (already JSON-encoded or ``[DONE]``)."""
+    """One server-sent event. ``data`` is sent verbatim (already JSON-encoded or ``[DONE]``);
+    ``token``: it carries generated text (a token, a reasoning token, tool-call arguments), which
+    a scripted ``slow`` paces."""
 
     data: str
     event: str | None = None
+    token: bool = False
 
     def encode(self) -> bytes:
         if self.event is None:
@@ -78,14 +83,7 @@ class SSEEvent:
 
 
 class StreamControl:
-    """Marker objects a stream may yield besides events (used by fault injection)."""
-
-
-@dataclass(frozen=True)
-class Pause(StreamControl):
-    """Sleep this many seconds before the next frame."""
-
-    seconds: float
+    """Marker objects a stream may yield besides events, for the transport to perform."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ class Disconnect(StreamControl):
     """Close the connection abruptly, without finishing the chunked body."""
 
 
-StreamItem = SSEEvent | StreamControl
+StreamItem = SSEEvent | StreamControl | Pause  # Pause: a wait the transport performs
 
 
 @dataclass(slots=True)

@@ -97,7 +97,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
         self._log_limit = log_limit
         # scripting: replies and faults, the requests received, the home to go back to on reset
-        self.script = Script(self.ctx, handler_errors=self.app.handler_errors)
+        self.script = Script(self.home, handler_errors=self.app.handler_errors)
         self.ctx.scripts = self.script
         self._recorded = RequestLog(limit=log_limit)
         self._inflight: list[None] = []  # one item per request being dispatched (append/pop: atomic)
