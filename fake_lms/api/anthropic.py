@@ -222,8 +222,10 @@ def _messages(ctx: Context, req: ApiRequest) -> Reply:
     message = _Message(_id("msg_"), res, gen, stop_reason, stop_sequence)
     usage = (gen.prompt_tokens, gen.completion_tokens)
     if body.get("stream"):
-        return Reply(200, stream=done.shape(message.events()), model=res.identifier, usage=usage)
-    return Reply(200, message.body(), model=res.identifier, usage=usage)
+        return Reply(
+            200, stream=done.shape(message.events()), model=res.identifier, usage=usage, notes=done.notes
+        )
+    return Reply(200, message.body(), model=res.identifier, usage=usage, notes=done.notes)
 
 
 class _Message:

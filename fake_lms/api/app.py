@@ -8,7 +8,6 @@ log in the home.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import traceback
@@ -17,12 +16,12 @@ from typing import Any
 from fake_lms.api import errors, intents, routes
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply
+from fake_lms.core import auth
 from fake_lms.core.context import Context
 from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 from fake_lms.scripting.records import RequestRecord
 
-TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
@@ -43,19 +42,15 @@ class LMStudioApp:
         self._log = LineAppender(ctx.home.request_log_file)
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
-        header = req.header("authorization")
-        token: str | None = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                token = value.strip()
+        token = auth.bearer_token(req.header("authorization"))
         if token is None and req.path == "/v1/messages":  # Anthropic clients send x-api-key
             token = (req.header("x-api-key") or "").strip() or None
-        if token is None:
+        refusal = auth.check_token(token, self.ctx.home.token_known)
+        if refusal == "missing":
             return errors.missing_token()
-        if not TOKEN_RE.match(token):
-            return errors.malformed_token(token)
-        if not self.ctx.home.token_known(token):
+        if refusal == "malformed":
+            return errors.malformed_token(token or "")
+        if refusal == "unknown":
             return errors.unknown_token()
         return None
 
@@ -70,7 +65,6 @@ class LMStudioApp:
         started = time.perf_counter()
         if req.record is None:  # handled without a server that recorded it
             self.record(req)
-        self.ctx.take_notes()  # drop anything a previous request on this thread left behind
         settings = self.ctx.home.settings
         self.ctx.stats.requests += 1
         reply: Reply | None = None
@@ -104,7 +98,7 @@ class LMStudioApp:
             reply.stream = intents.render_stream(reply.stream)
         if settings.cors:
             reply.headers.update(CORS_HEADERS)
-        notes = self.ctx.take_notes()
+        notes = reply.notes
         if self.log_requests:
             self.log(req, reply, time.perf_counter() - started, notes)
         return reply

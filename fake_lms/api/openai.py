@@ -241,9 +241,9 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
     created = int(time.time())
     if stream:
         events = done.shape(_chat_stream(chat_id, created, res, gen, include_usage))
-        return Reply(200, stream=events, model=res.identifier, usage=done.usage)
+        return Reply(200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes)
     raw = chat_completion_json(chat_id, created, res, gen, native=native)
-    return Reply(200, raw=raw, model=res.identifier, usage=done.usage)
+    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 def chat_completion_json(
@@ -388,7 +388,9 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
                 yield SSEEvent(dumps({**base, "choices": [], "usage": usage}))
             yield DONE
 
-        return Reply(200, stream=done.shape(events()), model=res.identifier, usage=done.usage)
+        return Reply(
+            200, stream=done.shape(events()), model=res.identifier, usage=done.usage, notes=done.notes
+        )
     out: dict[str, Any] = {
         "id": cmpl_id,
         "object": "text_completion",
@@ -399,7 +401,7 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier, usage=done.usage)
+    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,4 +446,5 @@ def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
         },
         model=found.identifier,
         usage=(found.tokens, 0),
+        notes=found.notes,
     )

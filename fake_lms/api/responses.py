@@ -181,8 +181,10 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
             }
         ctx.conversations.put(response_id, [*messages, assistant])
     if body.get("stream"):
-        return Reply(200, stream=done.shape(builder.events()), model=res.identifier, usage=done.usage)
-    return Reply(200, builder.response("completed"), model=res.identifier, usage=done.usage)
+        return Reply(
+            200, stream=done.shape(builder.events()), model=res.identifier, usage=done.usage, notes=done.notes
+        )
+    return Reply(200, builder.response("completed"), model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 class _ResponseBuilder:

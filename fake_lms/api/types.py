@@ -114,6 +114,7 @@ class Reply:
     # filled in for the request log
     model: str | None = None
     usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
+    notes: dict[str, Any] | None = None  # a load, unload or download: action, model key, instance
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:

@@ -72,6 +72,11 @@ class Exchange:
         """(prompt tokens, completion tokens), for the request log."""
         return self.generation.prompt_tokens, self.generation.completion_tokens
 
+    @property
+    def notes(self) -> dict[str, Any] | None:
+        """What the request log says of the JIT load this exchange did, if any."""
+        return self.resolved.notes()
+
     def shape(self, events: Iterator[T]) -> Iterator[T]:
         """The dialect's stream events with the test's stream faults applied (pacing, stalls,
         cuts, garbage, errors), as intents the dialect then renders."""
@@ -87,6 +92,10 @@ class Embedding:
     @property
     def identifier(self) -> str:
         return self.resolved.identifier
+
+    @property
+    def notes(self) -> dict[str, Any] | None:
+        return self.resolved.notes()
 
 
 def plan(ctx: Context, ask: Ask, kind: Literal["llm", "embedding"] = "llm") -> Resolved | PendingLoad:
