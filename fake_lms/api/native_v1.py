@@ -5,7 +5,7 @@
 ``POST /api/v1/chat`` (plain, stateful, and streamed as named SSE events).
 
 Errors use the v1 shape ``{"error": {"message", "type", "code"?, "param"?}}``. Where LM Studio's
-status or wording is unconfirmed the choice is listed in ``docs/fidelity-native.md``.
+status or wording is unconfirmed the choice is listed in ``docs/fidelity.md``.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import fuzzy_filter, has_variants, variant_size
+from fake_lms.cli.models import fuzzy_filter
 from fake_lms.cli.output import format_remaining, format_size_1000, js_round, to_fixed
 from fake_lms.cli.probe import CliExit
 from fake_lms.model.catalog import ModelSpec
+from fake_lms.model.info import has_variants, variant_size
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 RESOLVING_FRAME = 5  # the frame of a real capture (lmstudio-bug-tracker#1103): "⠴ ... - Resolving..."

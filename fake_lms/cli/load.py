@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import downloaded, fuzzy_filter, loaded
+from fake_lms.cli.models import fuzzy_filter
 from fake_lms.cli.output import format_elapsed, format_size_1024
 from fake_lms.cli.probe import CliExit
 from fake_lms.files import write_json_atomic
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, LoadResult, StateError
+from fake_lms.model.info import downloaded, loaded
 
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 

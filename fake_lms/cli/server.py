@@ -10,9 +10,9 @@ from typing import Any
 
 from fake_lms.cli import background as cli_background
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import loaded
 from fake_lms.cli.output import format_size_1000
 from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit, check_http_server
+from fake_lms.model.info import loaded
 
 VERIFY_ATTEMPTS = 5  # lms probes the greeting 5 times, 1 s apart, after starting the server
 

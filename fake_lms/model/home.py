@@ -123,11 +123,6 @@ class Instance:
     def expired(self, now: float) -> bool:
         return self.ttl_seconds is not None and now - self.last_used >= self.ttl_seconds
 
-    def ttl_remaining(self, now: float) -> float | None:
-        if self.ttl_seconds is None:
-            return None
-        return max(0.0, self.ttl_seconds - (now - self.last_used))
-
 
 @dataclass
 class StateData:
@@ -384,9 +379,6 @@ class Home:
             if inst.identifier == identifier:
                 return inst
         return None
-
-    def instances_of(self, key: str) -> list[Instance]:
-        return [inst for inst in self.instances() if inst.model_key == key]
 
     # -- settings and tokens -------------------------------------------------------------------
     def update_settings(self, **changes: Any) -> Settings:
