@@ -116,7 +116,7 @@ def _tools(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, Any]:
         return None, None
     if not isinstance(tools, list):
         raise _invalid("tools: must be a list")
-    converted = []
+    converted: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
             raise _invalid(f"tools.{i}.name: Field required")

@@ -57,7 +57,7 @@ def split_name(name: str | None) -> tuple[str | None, str | None]:
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
-def _url(name: str):  # type: ignore[no-untyped-def]
+def _url(name: str):
     if not _SCHEME.match(name):
         return None
     try:
@@ -288,7 +288,7 @@ def simulate_download(ctx: Ctx, size: int, duration: float) -> None:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _formats(opts: dict) -> list[str] | None:  # type: ignore[type-arg]
+def _formats(opts: dict) -> list[str] | None:
     if not opts["mlx"] and not opts["gguf"]:
         return None
     return (["safetensors"] if opts["mlx"] else []) + (["gguf"] if opts["gguf"] else [])

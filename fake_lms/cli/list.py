@@ -98,8 +98,8 @@ def ls(ctx: Ctx) -> int:
         counts[spec.key] = counts.get(spec.key, 0) + 1
 
     if key is not None:
-        spec = home.catalog.find(key)
-        specs = [spec] if spec is not None and home.is_downloaded(spec.key) else []
+        found = home.catalog.find(key)
+        specs = [found] if found is not None and home.is_downloaded(found.key) else []
         variants = [v for s in specs for v in variant_infos(s)]
         if opts["json"]:
             ctx.console.out(_json(variants))

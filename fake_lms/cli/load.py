@@ -23,7 +23,7 @@ SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # -- cli-pref.json: the last loaded models order `lms load` candidates ----------------------------
 
 
-def _cli_pref_file(home: Home):  # type: ignore[no-untyped-def]
+def _cli_pref_file(home: Home):
     return home.internal / "cli-pref.json"
 
 
@@ -146,7 +146,7 @@ def _estimate(ctx: Ctx, spec: ModelSpec) -> int:
     return 0
 
 
-def _run_with_spinner(ctx: Ctx, text: str, work):  # type: ignore[no-untyped-def]
+def _run_with_spinner(ctx: Ctx, text: str, work):
     """Real lms draws ``Loading <key> N% ⠋`` on stdout with ``\\r``; the fake only on a terminal."""
     if not ctx.console.stdout_tty:
         return work()

@@ -111,7 +111,8 @@ def server_stop(ctx: Ctx) -> int:
 def server_status(ctx: Ctx) -> int:
     config = _config(ctx)
     port = config.get("port") if config else None
-    running = check_http_server(port, config.get("networkInterface")) if isinstance(port, int) else False
+    host = config.get("networkInterface") if config else None
+    running = check_http_server(port, host) if isinstance(port, int) else False
     if ctx.opts["json"]:
         data: dict[str, Any] = {"running": running}
         if port is not None:

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fake_lms import LMSTUDIO_VERSION
 from fake_lms.core.downloads import DownloadJobs
 from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, WrongModelType
 from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
+from fake_lms.model.identity import LMSTUDIO_VERSION
 
 Kind = Literal["llm", "embedding"]
 VERSION = LMSTUDIO_VERSION
@@ -133,9 +133,9 @@ class Context:
                 raise InvalidModel(name or "", self.known_keys(kind))
             inst = next((i for i in instances if self._spec(i).type == kind), instances[0])
             return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
-        inst = self._match_instance(name, instances)
-        if inst is not None:
-            return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
+        matched = self._match_instance(name, instances)
+        if matched is not None:
+            return self._checked(Resolved(matched, self._spec(matched)), kind, wanted)
         if settings.jit:
             spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 from fake_lms.core.context import Context, PendingLoad, Resolved
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
+from fake_lms.scripting.intents import StreamIntent
 from fake_lms.scripting.records import RequestRecord
 from fake_lms.scripting.rules import ScriptResult
 
@@ -77,7 +78,7 @@ class Exchange:
         """What the request log says of the JIT load this exchange did, if any."""
         return self.resolved.notes()
 
-    def shape(self, events: Iterator[T]) -> Iterator[T]:
+    def shape(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
         """The dialect's stream events with the test's stream faults applied (pacing, stalls,
         cuts, garbage, errors), as intents the dialect then renders."""
         return self.script.shape_stream(events) if self.script is not None else events

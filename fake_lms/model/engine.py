@@ -328,7 +328,8 @@ class SchemaInstance:
         return self._string(schema, name)
 
     def _object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
-        props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+        found = schema.get("properties")
+        props: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         out: dict[str, Any] = {}
         for key, sub in props.items():
             out[key] = self._value(sub, key, depth + 1)
@@ -345,10 +346,11 @@ class SchemaInstance:
         return out
 
     def _array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
-        items = schema.get("items", {})
-        min_items = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 1
-        max_items = schema.get("maxItems") if isinstance(schema.get("maxItems"), int) else None
+        found, items = schema.get("prefixItems"), schema.get("items", {})
+        prefix: list[Any] = found if isinstance(found, list) else []
+        lowest, highest = schema.get("minItems"), schema.get("maxItems")
+        min_items: int = lowest if isinstance(lowest, int) else 1
+        max_items: int | None = highest if isinstance(highest, int) else None
         count = max(min_items, len(prefix), 1 if max_items is None or max_items >= 1 else 0)
         if max_items is not None:
             count = min(count, max_items)
@@ -401,8 +403,9 @@ class SchemaInstance:
         pattern = schema.get("pattern")
         if isinstance(pattern, str):
             value = _string_for_pattern(pattern, value)
-        min_len = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
-        max_len = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else None
+        shortest, longest = schema.get("minLength"), schema.get("maxLength")
+        min_len: int = shortest if isinstance(shortest, int) else 0
+        max_len: int | None = longest if isinstance(longest, int) else None
         if len(value) < min_len:
             value = value + "x" * (min_len - len(value))
         if max_len is not None and len(value) > max_len:

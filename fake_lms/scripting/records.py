@@ -16,7 +16,7 @@ import re
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fake_lms.model.engine import content_text
 
@@ -268,7 +268,7 @@ class RequestRecord:
 
     @property
     def tools(self) -> list[Any] | None:
-        return self.get("tools")
+        return cast("list[Any] | None", self.get("tools"))
 
     @property
     def tool_names(self) -> list[str]:
@@ -303,7 +303,7 @@ class RequestRecord:
         for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
             value = self.get(name)
             if value is not None:
-                return value
+                return cast("int", value)
         return None
 
     @property

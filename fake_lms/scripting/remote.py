@@ -68,15 +68,20 @@ class ControlClient(ScriptingMethods):
         return {op: spec}
 
     def _add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "script", self._portable(entry))["rules"][0]
+        result: dict[str, Any] = self._call("POST", "script", self._portable(entry))["rules"][0]
+        return result
 
     def script(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Register several entries at once (all or nothing)."""
-        return self._call("POST", "script", [self._portable(e) for e in entries])["rules"]
+        result: list[dict[str, Any]] = self._call("POST", "script", [self._portable(e) for e in entries])[
+            "rules"
+        ]
+        return result
 
     @property
     def rules(self) -> list[dict[str, Any]]:
-        return self._call("GET", "script")["rules"]
+        result: list[dict[str, Any]] = self._call("GET", "script")["rules"]
+        return result
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -87,7 +92,8 @@ class ControlClient(ScriptingMethods):
         self._call("POST", "reset", {"state": state})
 
     def expire(self, model: str | None = None) -> list[str]:
-        return self._call("POST", "expire", {"model": model})["expired"]
+        result: list[str] = self._call("POST", "expire", {"model": model})["expired"]
+        return result
 
     def refuse_connections(self, seconds: float) -> None:
         """The fake refuses connections for ``seconds``; returns once it does (it answers first,
@@ -108,7 +114,8 @@ class ControlClient(ScriptingMethods):
             time.sleep(0.005)
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        return self._call("POST", "configure", settings)["settings"]
+        result: dict[str, Any] = self._call("POST", "configure", settings)["settings"]
+        return result
 
     def __repr__(self) -> str:
         return f"ControlClient({self.url!r})"

@@ -121,7 +121,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
     def start(self) -> None:
         if self.is_running():
             raise HTTPServerError("Server is already running")
-        app = Request.application(self.application)  # type: ignore[arg-type]
+        app = Request.application(self.application)
         # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -146,7 +146,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             )
         finally:
             sock.close()  # werkzeug works on its own duplicate of the descriptor
-        self.server.fake_connections = set()
+        self.server.fake_connections = set()  # type: ignore[attr-defined]
         self.port = self.server.port
         self.server_thread = threading.Thread(
             target=self.thread_target, daemon=True, name=f"fake-lmstudio:{self.port}"
@@ -165,7 +165,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             super().clear_log()
 
     # -- the request path: control API, or parse, record and dispatch ---------------------------
-    def application(self, request: Request) -> Response:  # type: ignore[override]
+    def application(self, request: Request) -> Response:
         """werkzeug's entry point: every request but the control API's is parsed once, recorded,
         and dispatched to the test's pytest-httpserver expectations, if any, or to LM Studio."""
         if request.path.startswith(CONTROL_PREFIX):
@@ -333,7 +333,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
 
     def __exit__(self, *exc: Any) -> None:
         self._cancel_refusal()  # a stopped, refusing server must not come back by itself
-        super().__exit__(*exc)  # type: ignore[arg-type]
+        super().__exit__(*exc)
 
     def __repr__(self) -> str:
         return f"<FakeLMStudio {self.url if self.is_running() else '(stopped)'} home={str(self.home.path)!r}>"
