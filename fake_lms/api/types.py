@@ -114,6 +114,7 @@ class Reply:
     model: str | None = None
     usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
     notes: dict[str, Any] | None = None  # a load, unload or download: action, model key, instance
+    delay: float = 0.0  # seconds the transport waits before sending a non-streamed reply
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:

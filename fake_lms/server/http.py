@@ -321,6 +321,8 @@ class BodyResponse(Response):
 
 
 def to_response(reply: Reply, request: Request | None = None) -> Response:
+    if reply.delay > 0:  # a scripted slow first token, on a reply that is not streamed
+        time.sleep(reply.delay)
     if reply.stream is not None:
         sock = request.environ.get("werkzeug.socket") if request is not None else None
         headers = {**SSE_HEADERS, **reply.headers}
