@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
+    # ASCII escapes: a recorded body may hold a lone surrogate, which UTF-8 cannot carry
+    return Response(json.dumps(body), status=status, content_type=JSON_TYPE)
 
 
 def is_loopback(address: str | None) -> bool:
