@@ -276,3 +276,16 @@ def test_serve_refuses_a_bad_setting_at_start_up(tmp_path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "load_seconds must be between" in proc.stderr
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:1234", "127.0.0.1.nip.io"])
+def test_the_control_api_refuses_a_host_that_is_not_loopback(fake: FakeLMStudio, host: str) -> None:
+    """A page on another name that resolves to 127.0.0.1 (DNS rebinding) sends its own Host."""
+    r = httpx.post(fake.url + "/__fake__/configure", json={"jit": False}, headers={"Host": host})
+    assert r.status_code == 403 and "loopback Host" in r.json()["error"]
+    assert fake.settings.jit is True
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:1234", "127.0.0.1", "[::1]:99"])
+def test_the_control_api_answers_loopback_hosts(fake: FakeLMStudio, host: str) -> None:
+    assert httpx.get(fake.url + "/__fake__/requests", headers={"Host": host}).status_code == 200
