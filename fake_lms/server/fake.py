@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_httpserver import HTTPServer, HTTPServerError
 from werkzeug.serving import make_server
@@ -28,6 +28,9 @@ from fake_lms.scripting.records import RequestLog, RequestRecord
 from fake_lms.scripting.remote import CONTROL_PREFIX
 from fake_lms.scripting.rules import Rule, Script
 from fake_lms.server import http
+
+if TYPE_CHECKING:
+    from fake_lms.server.recording import RecordReplay
 
 DEFAULT_PORT = 1234
 
@@ -105,6 +108,8 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         self._refusing = False
         self._refusal_timer: threading.Timer | None = None
         self._baseline = self.home.capture_baseline()
+        # record / replay (fake_lms.server.recording): cassettes answer generations when set
+        self.cassettes: RecordReplay | None = None
 
     # -- URLs ----------------------------------------------------------------------------------
     @property
@@ -175,6 +180,12 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         api_request = http.to_api_request(request)
         record = self.app.record(api_request)
         self._recorded.append(record)
+        if self.cassettes is not None:
+            answer = self.cassettes.respond(request, api_request)
+            if answer is not None:
+                self.log.append((request, answer))
+                record.status = answer.status_code
+                return answer
         inflight = self._inflight
         inflight.append(None)
         try:
