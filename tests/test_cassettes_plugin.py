@@ -8,6 +8,8 @@ that process stopped, getting the upstream's answers from the cassettes.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -287,3 +289,20 @@ def test_rerecording_reports_drift(
     )
     drift_section = result.stdout.str().split("LM Studio cassette drift", 1)[1]
     assert "test_stream" not in drift_section and "test_tools" not in drift_section
+
+
+def test_readme_workflow_runs_as_written(pytester: pytest.Pytester, upstream: Upstream) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Record and replay (cassettes)") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    bash = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert code and bash
+    record, _commit, replay = (line.split("#")[0].strip() for line in bash.group(1).strip().splitlines())
+    assert record.startswith("pytest ") and replay == "pytest"
+    pytester.makepyfile(test_chat=code.group(1))
+    # "LM Studio running": here the upstream, on its own port
+    recorded = pytester.runpytest_subprocess(*shlex.split(record)[1:], "--lmstudio-url", upstream.url)
+    recorded.assert_outcomes(passed=1)
+    assert (pytester.path / "cassettes" / "test_chat" / "test_greeting.yaml").is_file()
+    upstream.stop()
+    pytester.runpytest_subprocess(*shlex.split(replay)[1:]).assert_outcomes(passed=1)
