@@ -306,3 +306,52 @@ def test_readme_workflow_runs_as_written(pytester: pytest.Pytester, upstream: Up
     assert (pytester.path / "cassettes" / "test_chat" / "test_greeting.yaml").is_file()
     upstream.stop()
     pytester.runpytest_subprocess(*shlex.split(replay)[1:]).assert_outcomes(passed=1)
+
+
+SUITE_WIDE = """
+import pytest
+
+MODEL = "qwen/qwen3-4b"
+
+
+def ask(client, prompt):
+    answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": prompt}])
+    return answer.choices[0].message.content
+
+
+def test_unmarked(lmstudio_openai):
+    assert ask(lmstudio_openai, "PLAIN_PROMPT") == "upstream says plain"
+
+
+@pytest.mark.lmstudio(cassette="shared")
+def test_shared_a(lmstudio_openai):
+    assert ask(lmstudio_openai, "After lms") == "upstream says lms"
+
+
+@pytest.mark.lmstudio(cassette="shared")
+def test_shared_b(lmstudio_openai):
+    assert ask(lmstudio_openai, "After lms") == "upstream says lms"
+
+
+@pytest.mark.lmstudio(cassette=False)
+def test_opted_out(lmstudio_server, lmstudio_openai):
+    assert str(lmstudio_openai.base_url).startswith(lmstudio_server.url)
+"""
+
+
+def test_suite_wide_ini_env_mode_shared_names_and_opt_out(
+    pytester: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_wide=SUITE_WIDE)
+    pytester.makeini("[pytest]\nlmstudio_cassettes = on\nlmstudio_cassette_dir = recorded\n")
+    monkeypatch.setenv("LMSTUDIO_RECORD_MODE", "once")
+    first = pytester.runpytest_subprocess("--lmstudio-url", upstream.url)
+    first.assert_outcomes(passed=4)
+    first.stdout.fnmatch_lines(["lmstudio cassettes: record mode once*every LM Studio test"])
+    root = pytester.path / "recorded" / "test_wide"
+    assert sorted(p.name for p in root.iterdir()) == ["shared.yaml", "test_unmarked.yaml"]
+    assert len(yaml.safe_load((root / "shared.yaml").read_text())["interactions"]) == 1  # b replayed a's
+    upstream.stop()
+    monkeypatch.setenv("LMSTUDIO_RECORD_MODE", "none")
+    second = pytester.runpytest_subprocess("--lmstudio-url", upstream.url, "-rs")
+    second.assert_outcomes(passed=3, skipped=1)  # the opted-out test needs the (stopped) LM Studio

@@ -4,6 +4,7 @@ upstream gone: the answers are the upstream's, byte for byte; misses are dialect
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,3 +229,29 @@ def test_remote_upstream_is_refused_unless_allowed() -> None:
         Upstream("http://192.0.2.10:1234")
     Upstream("http://192.0.2.10:1234", allow_remote=True).close()
     Upstream("http://localhost:1234/v1").close()
+
+
+def test_streams_replay_instantly_or_with_recorded_pacing(
+    upstream: FakeLMStudio, proxy: FakeLMStudio, tmp_path: Path
+) -> None:
+    upstream.reply("one two three four five six")
+    upstream.slow(ttft=0.3, tokens_per_second=20)
+    path = tmp_path / "c.yaml"
+    session = use(proxy, path, "once", upstream)
+    recorded = chat(proxy, "pace me", stream=True)
+    session.finish()
+    events = Cassette.load(path).interactions[0].events()
+    assert events[0]["t"] >= 0.25 and events[-1]["t"] >= 0.4  # arrival times, relative to the answer's start
+    upstream.stop()
+
+    use(proxy, path, "none")
+    started = time.monotonic()
+    instant = chat(proxy, "pace me", stream=True)
+    assert time.monotonic() - started < 0.25 and instant.content == recorded.content
+
+    assert proxy.cassettes is not None
+    proxy.cassettes.pacing = True
+    use(proxy, path, "none")
+    started = time.monotonic()
+    paced = chat(proxy, "pace me", stream=True)
+    assert time.monotonic() - started >= 0.4 and paced.content == recorded.content
