@@ -355,3 +355,38 @@ def test_suite_wide_ini_env_mode_shared_names_and_opt_out(
     monkeypatch.setenv("LMSTUDIO_RECORD_MODE", "none")
     second = pytester.runpytest_subprocess("--lmstudio-url", upstream.url, "-rs")
     second.assert_outcomes(passed=3, skipped=1)  # the opted-out test needs the (stopped) LM Studio
+
+
+CUSTOM_MODEL = """
+import subprocess
+
+import pytest
+
+
+@pytest.mark.lmstudio(cassette=True, models=["acme/real-7b"])
+def test_custom_model(lmstudio_openai, lmstudio_model):
+    assert lmstudio_model("acme/real-7b").key == "acme/real-7b"
+    ps = subprocess.run(["lms", "ps"], check=True, capture_output=True, text=True)
+    assert "acme/real-7b" in ps.stdout
+    answer = lmstudio_openai.chat.completions.create(
+        model="acme/real-7b", messages=[{"role": "user", "content": "PLAIN_PROMPT"}]
+    )
+    assert answer.choices[0].message.content == "upstream says plain"
+"""
+
+
+def test_replay_knows_the_models_the_recording_used(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text('{"models": [{"key": "acme/real-7b"}]}')
+    upstream = start_upstream(tmp_path, "--catalog", str(catalog))
+    try:
+        upstream.script()
+        pytester.makepyfile(test_models=CUSTOM_MODEL)
+        with monkeypatch.context() as m:
+            with_user_lms(m, upstream)
+            pytester.runpytest_subprocess(*record_args(upstream)).assert_outcomes(passed=1)
+    finally:
+        upstream.stop()
+    pytester.runpytest_subprocess("--lmstudio-url", upstream.url).assert_outcomes(passed=1)
