@@ -88,6 +88,7 @@ class Recorder:
 RECORDER_KEY = pytest.StashKey[Recorder]()
 SESSION_KEY = pytest.StashKey["CassetteSession"]()
 _REPORTED_KEY = pytest.StashKey[int]()
+_RAN_KEY = pytest.StashKey[bool]()  # the test's call phase ended (not cut short by Ctrl-C)
 # what the controller heard from every process's teardown reports: (test id, lines)
 _DRIFT: list[tuple[str, list[str]]] = []
 _SAVED: list[tuple[str, str, int]] = []
@@ -222,6 +223,8 @@ def _finish(item: pytest.Item, fake: FakeLMStudio, session: CassetteSession) -> 
     assert fake.cassettes is not None
     fake.cassettes.wait_idle()
     fake.cassettes.current = None
+    if not item.stash.get(_RAN_KEY, False):
+        return  # interrupted (or never ran): a partial recording is not written over anything
     outcome = session.finish()
     if outcome.drift:
         item.user_properties.append((DRIFT_PROPERTY, [d.line() for d in outcome.drift]))
@@ -267,6 +270,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     session = item.stash.get(SESSION_KEY, None)
     if session is None:
         return
+    if call.when == "call":
+        item.stash[_RAN_KEY] = True
     reported = item.stash.get(_REPORTED_KEY, 0)
     misses = session.outcome.misses[reported:]
     if not misses:
@@ -289,6 +294,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if session is None or session.settings.mode == "off":
         return None
     settings = session.settings
+    if not settings.cassettes and "record-mode" not in settings.sources:
+        return None  # cassettes not mentioned: no header noise
     what = {
         "none": "replay only: tests with a cassette never contact LM Studio",
         "once": "record tests without a cassette, replay the others",

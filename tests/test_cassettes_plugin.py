@@ -390,3 +390,26 @@ def test_replay_knows_the_models_the_recording_used(
     finally:
         upstream.stop()
     pytester.runpytest_subprocess("--lmstudio-url", upstream.url).assert_outcomes(passed=1)
+
+
+INTERRUPTED = """
+import pytest
+
+
+@pytest.mark.lmstudio(cassette=True)
+def test_cut_short(lmstudio_openai):
+    lmstudio_openai.chat.completions.create(
+        model="qwen/qwen3-4b", messages=[{"role": "user", "content": "PLAIN_PROMPT"}]
+    )
+    raise KeyboardInterrupt  # Ctrl-C in the middle of the test
+"""
+
+
+def test_an_interrupted_recording_writes_no_cassette(pytester: pytest.Pytester, upstream: Upstream) -> None:
+    pytester.makepyfile(test_cut=INTERRUPTED)
+    result = pytester.runpytest_subprocess(*record_args(upstream))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert not (pytester.path / "cassettes").exists()
+    pytester.makepyfile(test_cut=INTERRUPTED.replace("raise KeyboardInterrupt", "pass"))
+    pytester.runpytest_subprocess(*record_args(upstream)).assert_outcomes(passed=1)
+    assert (pytester.path / "cassettes" / "test_cut" / "test_cut_short.yaml").is_file()
