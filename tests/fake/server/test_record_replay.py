@@ -255,3 +255,55 @@ def test_streams_replay_instantly_or_with_recorded_pacing(
     started = time.monotonic()
     paced = chat(proxy, "pace me", stream=True)
     assert time.monotonic() - started >= 0.7 and paced.content == recorded.content
+
+
+DIALECTS = [
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+    ("/v1/completions", {"prompt": "hi"}),
+    ("/v1/responses", {"input": "hi"}),
+    ("/v1/messages", {"max_tokens": 30, "messages": [{"role": "user", "content": "hi"}]}),
+    ("/api/v0/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+    ("/api/v0/completions", {"prompt": "hi"}),
+    ("/api/v1/chat", {"input": "hi"}),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path,body", DIALECTS)
+def test_every_dialect_replays_byte_for_byte(
+    upstream: FakeLMStudio,
+    proxy: FakeLMStudio,
+    tmp_path: Path,
+    path: str,
+    body: dict[str, object],
+    stream: bool,
+) -> None:
+    upstream.reply("upstream's distinctive answer")
+    payload = {"model": MODEL, **body, "stream": stream}
+    cassette = tmp_path / "c.yaml"
+    session = use(proxy, cassette, "once", upstream)
+    live = httpx.post(proxy.url + path, json=payload, timeout=10)
+    assert proxy.cassettes is not None and proxy.cassettes.wait_idle()
+    session.finish()
+    upstream.stop()
+    use(proxy, cassette, "none")
+    again = httpx.post(proxy.url + path, json=payload, timeout=10)
+    assert live.status_code == again.status_code == 200
+    assert again.content == live.content
+    assert "distinctive" in again.text
+    assert again.headers["content-type"] == live.headers["content-type"]
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/api/v0/embeddings"])
+def test_embeddings_replay_byte_for_byte(
+    upstream: FakeLMStudio, proxy: FakeLMStudio, tmp_path: Path, path: str
+) -> None:
+    payload = {"model": "text-embedding-nomic-embed-text-v1.5", "input": ["one", "two"]}
+    cassette = tmp_path / "c.yaml"
+    session = use(proxy, cassette, "once", upstream)
+    live = httpx.post(proxy.url + path, json=payload, timeout=10)
+    session.finish()
+    upstream.stop()
+    use(proxy, cassette, "none")
+    again = httpx.post(proxy.url + path, json=payload, timeout=10)
+    assert live.status_code == 200 and again.content == live.content
