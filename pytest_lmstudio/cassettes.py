@@ -15,6 +15,8 @@ matching, redaction and drift live in ``fake_lms.replay``, usable without pytest
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import shlex
 import shutil
@@ -192,8 +194,6 @@ def endpoint(request: pytest.FixtureRequest, upstream: Callable[[], LMStudioServ
     if not session.records:  # replay only: the fake `lms` works on the fake's own state
         patch = pytest.MonkeyPatch()
         assert recorder.bin_dir is not None
-        import os
-
         patch.setenv("PATH", str(recorder.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
         patch.setenv("LMS_FAKE_HOME", str(fake.home.path))
         for var in ("NO_PROXY", "no_proxy"):
@@ -246,17 +246,11 @@ def replayed_model(request: pytest.FixtureRequest, key: str) -> LMStudioModel | 
     if home.catalog.find(key) is None:
         kind = "embedding" if "embed" in key.lower() else "llm"
         catalog = Catalog([*home.catalog, ModelSpec(key, type=kind)])
-        home.write_catalog_bytes(json_bytes(catalog.to_data()))
+        home.write_catalog_bytes(json.dumps(catalog.to_data(), indent=1).encode("utf-8"))
         home.mark_downloaded(key)
     if home.find_instance(key) is None:
         home.load(key, reuse=True, sleep=False)
     return LMStudioModel(key, key)
-
-
-def json_bytes(data: Any) -> bytes:
-    import json
-
-    return json.dumps(data, indent=1).encode("utf-8")
 
 
 # -- hooks ---------------------------------------------------------------------------------------
