@@ -542,9 +542,28 @@ def generate_chat(
     scripted_text: str | None = None,
     scripted_tool_calls: Sequence[tuple[str, Any]] | None = None,
 ) -> Generation:
-    """Produce the reply to a chat request. ``scripted_*`` replace the default content."""
+    """Produce the reply to a chat request. ``scripted_*`` replace the default content.
+
+    A reasoning model thinks first, and its thinking counts against ``max_tokens`` as in LM
+    Studio: a small limit can be spent on reasoning alone, leaving no content and
+    ``finish_reason: "length"`` (fidelity review §4.2)."""
     think = reasoning_text(messages) if reasoning else ""
     think_tokens = tokenize(think) if think else []
+    if think_tokens and max_tokens is not None and max_tokens >= 0:
+        if len(think_tokens) >= max_tokens:
+            think_tokens = think_tokens[:max_tokens]
+            prompt_tokens = prompt_token_count(messages, tools)
+            return Generation(
+                "",
+                [],
+                "length",
+                prompt_tokens,
+                [],
+                "".join(think_tokens),
+                think_tokens,
+                "maxPredictedTokensReached",
+            )
+        max_tokens -= len(think_tokens)  # what is left for the answer
     calls: list[ToolCall] = []
     if scripted_tool_calls:
         for i, (name, arguments) in enumerate(scripted_tool_calls):

@@ -114,3 +114,23 @@ def test_identity_and_cors(tmp_path) -> None:
         assert "access-control-allow-methods" not in plain.headers
         preflight = httpx.options(fake.base_url + "/chat/completions")
         assert preflight.status_code == 204 and "access-control-allow-methods" in preflight.headers
+
+
+def test_reasoning_tokens_count_against_max_tokens(fake: FakeLMStudio) -> None:
+    """§4.2 (gemma-4-e2b conformance report "returned no answer text"; bug-tracker #2284): a small
+    limit can be spent on reasoning alone, leaving no content and finish_reason "length"."""
+    body = {
+        "model": LLM,
+        "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+        "reasoning_effort": "on",
+    }
+    r = httpx.post(fake.base_url + "/chat/completions", json={**body, "max_tokens": 5}).json()
+    choice = r["choices"][0]
+    assert choice["finish_reason"] == "length" and choice["message"]["content"] == ""
+    assert choice["message"]["reasoning_content"]
+    assert r["usage"]["completion_tokens"] == 5 == r["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    # a larger limit: the reasoning, then what is left of the limit for the answer
+    r = httpx.post(fake.base_url + "/chat/completions", json={**body, "max_tokens": 40}).json()
+    usage = r["usage"]
+    assert usage["completion_tokens"] <= 40 and usage["completion_tokens_details"]["reasoning_tokens"] > 0
+    assert r["choices"][0]["message"]["content"]
