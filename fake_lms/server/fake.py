@@ -23,7 +23,9 @@ from fake_lms.core.context import VERSION, Context
 from fake_lms.model.catalog import Catalog, ModelSpec
 from fake_lms.model.home import Home, Settings
 from fake_lms.scripting.methods import API_REQUEST_KEY, ScriptingMixin
-from fake_lms.server import http
+from fake_lms.sdk.session import Session
+from fake_lms.sdk.state_backend import StateBackend
+from fake_lms.server import http, websocket
 
 DEFAULT_PORT = 1234
 
@@ -77,12 +79,24 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
             self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
         self._log_limit = log_limit
         self._init_scripting()  # replies, faults, recorded requests, control API (fake_lms.scripting.methods)
+        # the SDK websocket (same port): one backend for every connection; Session options
+        # (fail_fast, auth_error_shape) can be changed in sdk_options
+        self.sdk_backend = StateBackend(self.ctx, on_record=lambda record: self._recorded.append(record))
+        self.sdk_options: dict[str, Any] = {}
 
     # -- URLs ----------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         """The server root, e.g. ``http://127.0.0.1:1234`` (native API and probes live here)."""
         return f"http://{self.format_host(self.host)}:{self.port}"
+
+    @property
+    def api_host(self) -> str:
+        """``host:port`` as the ``lmstudio`` Python SDK takes it (``lmstudio.Client(fake.api_host)``)."""
+        return f"{self.format_host(self.host)}:{self.port}"
+
+    def _sdk_session(self, namespace: str) -> Session:
+        return Session(namespace, self.sdk_backend, errors=self.app.handler_errors, **self.sdk_options)
 
     @property
     def base_url(self) -> str:
@@ -119,6 +133,7 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
         finally:
             sock.close()  # werkzeug works on its own duplicate of the descriptor
         self.server.fake_connections = set()  # type: ignore[attr-defined]
+        self.server.fake_websocket = websocket.WebSocketUpgrade(self._sdk_session)  # type: ignore[attr-defined]
         self.port = self.server.port
         self.server_thread = threading.Thread(
             target=self.thread_target, daemon=True, name=f"fake-lmstudio:{self.port}"
