@@ -59,3 +59,13 @@ def test_sdk_fixtures_skip_without_the_package(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest_subprocess("--lmstudio-mode=fake", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*lmstudio_sdk needs the lmstudio package*"])
+
+
+def test_readme_sdk_example_runs() -> None:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("### The official `lmstudio` SDK (websocket)")
+    match = re.compile(r"```python\n(.*?)```", re.S).search(readme, start)
+    assert match
+    exec(compile(match.group(1), "README", "exec"), {})
