@@ -34,6 +34,11 @@ class Authenticator:
         self._passkeys: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Forget every identifier's passkey (``FakeLMStudio.reset()``)."""
+        with self._lock:
+            self._passkeys.clear()
+
     def __call__(self, identifier: str, passkey: str) -> str | None:
         if self._require_auth() and identifier not in LOCAL_LMS_IDENTIFIERS:
             token = f"sk-lm-{identifier}:{passkey}"

@@ -77,6 +77,12 @@ class StateBackend:
         self._log_seq = 0
         self._log_lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget client passkeys and log events (between tests)."""
+        self.authenticate.forget()
+        with self._log_lock:
+            self._logs.clear()
+
     # -- the server ------------------------------------------------------------------------------
     def version(self) -> dict[str, Any]:
         return {"version": self.ctx.version, "build": _BUILD}

@@ -157,6 +157,11 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
             server.server_close()
         self.app.close()
 
+    def reset(self, *, state: bool = True) -> None:
+        super().reset(state=state)
+        self.sdk_options.clear()
+        self.sdk_backend.reset()
+
     def clear_log(self) -> None:
         if self._log_limit is not None:
             self.log = collections.deque(maxlen=self._log_limit)  # type: ignore[assignment]

@@ -293,3 +293,12 @@ async def test_async_client(fake: FakeLMStudio) -> None:
         assert await loaded.get_context_length() == 2048
         await loaded.unload()
         assert [m.identifier for m in await client.list_loaded_models()] == [LLM, EMBED]
+
+
+def test_reset_forgets_sdk_options_and_passkeys(fake: FakeLMStudio) -> None:
+    fake.sdk_options["fail_fast"] = False
+    assert fake.sdk_backend.authenticate("same-id", "first") is None
+    assert fake.sdk_backend.authenticate("same-id", "second") == "Invalid client passkey"
+    fake.reset()
+    assert fake.sdk_options == {}
+    assert fake.sdk_backend.authenticate("same-id", "second") is None
