@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fake_lms.sdk import diagnostics, embedding, llm, repository, system
+from fake_lms.sdk import diagnostics, embedding, files, llm, repository, system
 from fake_lms.sdk.backend import Backend
 from fake_lms.sdk.protocol import Action, Close, Disconnect, SdkError, Send, SendRaw, Task, Wait
 from fake_lms.sdk.registry import Channel, Endpoints, RpcCall
@@ -35,9 +35,9 @@ NAMESPACES: dict[str, Endpoints] = {
     "embedding": embedding.ENDPOINTS,
     "repository": repository.ENDPOINTS,
     "diagnostics": diagnostics.ENDPOINTS,
+    "files": files.ENDPOINTS,
     # namespaces the clients open but the fake serves no endpoint of (spec §1): every call is
     # answered as an unknown endpoint
-    "files": Endpoints(),
     "plugins": Endpoints(),
     "runtime": Endpoints(),
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -302,3 +304,33 @@ def test_reset_forgets_sdk_options_and_passkeys(fake: FakeLMStudio) -> None:
     fake.reset()
     assert fake.sdk_options == {}
     assert fake.sdk_backend.authenticate("same-id", "second") is None
+
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def test_image_in_a_chat(fake: FakeLMStudio, client: lms.Client, tmp_path: Path) -> None:
+    path = tmp_path / "pixel.png"
+    path.write_bytes(PNG)
+    image = client.files.prepare_image(path)
+    chat = lms.Chat()
+    chat.add_user_message("What is in this picture?", images=[image])
+    assert "What is in this picture?" in client.llm.model(LLM).respond(chat).content
+    assert fake.requests[-1].last_user_message.startswith("What is in this picture?")
+
+
+def test_model_info_load_config_prompt_template_and_default_client(
+    fake: FakeLMStudio, client: lms.Client
+) -> None:
+    model = client.llm.model(LLM)
+    assert model.get_load_config().context_length == 4096
+    assert client.llm.model().get_info().identifier == LLM  # no key: the first loaded model
+    chat = lms.Chat.from_history({"messages": [{"role": "user", "content": "hi"}]})
+    assert model.apply_prompt_template(chat) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    lms.configure_default_client(fake.api_host)
+    try:
+        assert "default client" in lms.llm(SMALL).respond("default client").content
+    finally:
+        lms.sync_api._reset_default_client()

@@ -460,3 +460,15 @@ def test_repository_link_status_and_diagnostics_logs() -> None:
     assert isinstance(log, Send) and log.message["message"]["log"]["data"]["output"] == "out"
     call(session, {"type": "channelSend", "channelId": 1, "message": {"type": "stop"}})
     assert sent(list(task)) == [{"type": "channelClose", "channelId": 1}]
+
+
+def test_files_upload() -> None:
+    session = open_session("files")
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    result = rpc(session, "uploadFileBase64", {"name": "a.png", "contentBase64": png})["result"]
+    assert result["fileType"] == "image" and result["sizeBytes"] == 70
+    assert result["identifier"].endswith(".png")
+    text = rpc(session, "uploadFileBase64", {"name": "notes.txt", "contentBase64": "aGk="})["result"]
+    assert text["fileType"] == "text/plain" and text["sizeBytes"] == 2
+    bad = rpc(session, "uploadFileBase64", {"name": "x", "contentBase64": "not base64!"})
+    assert bad["type"] == "rpcError" and "base64" in bad["error"]["title"]
