@@ -218,3 +218,47 @@ def test_stop_closes_websocket_connections() -> None:
     except OSError:
         event = None
     assert event is None or isinstance(event, CloseConnection)
+
+
+def predict(channel_id: int, text: str) -> dict[str, Any]:
+    return {
+        "type": "channelCreate",
+        "endpoint": "predict",
+        "channelId": channel_id,
+        "creationParameter": {
+            "modelSpecifier": {"type": "query", "query": {"identifier": "google/gemma-3-1b"}},
+            "history": {"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]},
+            "predictionConfigStack": {"layers": []},
+        },
+    }
+
+
+def test_two_paced_predictions_on_one_socket_interleave(fake: FakeLMStudio) -> None:
+    fake.home.load("google/gemma-3-1b")
+    fake.slow(tokens_per_second=40, times=None)
+    client = RawClient(fake).authenticated()
+    client.send(predict(1, "first question"))
+    client.send(predict(2, "second question"))
+    order: list[int] = []
+    closed: set[int] = set()
+    texts: dict[int, str] = {1: "", 2: ""}
+    while closed != {1, 2}:
+        message = client.receive()
+        if message["type"] == "channelClose":
+            closed.add(message["channelId"])
+        elif message["message"]["type"] == "fragment":
+            order.append(message["channelId"])
+            texts[message["channelId"]] += message["message"]["fragment"]["content"]
+    assert "first question" in texts[1] and "second question" in texts[2]
+    first_of_two = order.index(2)
+    assert first_of_two < order.count(1)  # channel 2 streamed before channel 1 was done
+    # meanwhile an RPC on the same socket is answered between fragments, not after them
+    client.send(predict(3, "third"))
+    client.send({"type": "rpcCall", "endpoint": "listLoaded", "callId": 3})
+    seen = []
+    while True:
+        message = client.receive()
+        seen.append(message["type"])
+        if message["type"] == "rpcResult":
+            break
+    assert "channelClose" not in seen
