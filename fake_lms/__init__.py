@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fake_lms.model.identity import LMSTUDIO_VERSION
+
 if TYPE_CHECKING:
     from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
     from fake_lms.model.home import Home, Settings
     from fake_lms.server.fake import FakeLMStudio
 
-__all__ = ["Catalog", "CatalogError", "FakeLMStudio", "Home", "ModelSpec", "Settings"]
+__all__ = ["LMSTUDIO_VERSION", "Catalog", "CatalogError", "FakeLMStudio", "Home", "ModelSpec", "Settings"]
 __version__ = "0.1.0"
-LMSTUDIO_VERSION = "0.4.4+1"  # the LM Studio version the fake reports (/lms-status)
 
 _EXPORTS = {
     "Catalog": "fake_lms.model.catalog",

@@ -16,10 +16,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fake_lms.api.errors import ApiError
-from fake_lms.api.openai import _script_for, object_body
+from fake_lms.api.fields import object_body
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
+from fake_lms.core.errors import CoreError
+from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
+from fake_lms.model.catalog import ModelSpec
 
 _ALNUM = string.ascii_letters + string.digits
 _RNG = random.Random()
@@ -112,7 +116,7 @@ def _tools(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, Any]:
         return None, None
     if not isinstance(tools, list):
         raise _invalid("tools: must be a list")
-    converted = []
+    converted: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
             raise _invalid(f"tools.{i}.name: Field required")
@@ -159,16 +163,21 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
     return value
 
 
-def _thinking(body: Mapping[str, Any], res: Resolved) -> bool:
+def _thinking(body: Mapping[str, Any], spec: ModelSpec) -> bool:
     thinking = body.get("thinking")
-    return bool(res.spec.reasoning) and isinstance(thinking, Mapping) and thinking.get("type") == "enabled"
+    return bool(spec.reasoning) and isinstance(thinking, Mapping) and thinking.get("type") == "enabled"
 
 
 def messages(ctx: Context, req: ApiRequest) -> Reply:
     try:
         return _messages(ctx, req)
-    except ApiError as exc:  # OpenAI/LM Studio-shaped errors from shared code, reshaped
+    except ApiError as exc:  # OpenAI/LM Studio-shaped errors of the field readers it shares, reshaped
         return _as_anthropic(exc.reply)
+
+
+def render_error(exc: CoreError) -> Reply:
+    """A domain error in the Anthropic shape."""
+    return error(exc.status, exc.message, "invalid_request_error" if exc.status < 500 else "api_error")
 
 
 def _as_anthropic(reply: Reply) -> Reply:
@@ -193,50 +202,30 @@ def _messages(ctx: Context, req: ApiRequest) -> Reply:
     tools, tool_choice = _tools(body)
     stops = _stop_sequences(body)
     max_tokens = _max_tokens(body)
-    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"), wanted="messages")
-    script = _script_for(ctx, "messages", body, res, chat, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_chat(
-        res.spec,
-        chat,
+    ask = Ask(
+        "chat",
+        body.get("model"),
+        req.record,
+        messages=chat,
         tools=tools,
         tool_choice=tool_choice,
-        max_tokens=None,
-        reasoning=_thinking(body, res),
-        scripted_text=script.text if script else None,
-        scripted_tool_calls=script.tool_calls if script else None,
+        max_tokens=max_tokens,
+        stop=stops,
+        reasoning=lambda spec: _thinking(body, spec),
+        ttl=body.get("ttl"),
+        wanted="messages",
     )
-    stop_sequence = None
-    if not gen.tool_calls:
-        text, stop_sequence = _cut_at_stop(gen.content, stops)
-        tokens = engine.tokenize(text)
-        finish = "stop"
-        if max_tokens is not None and len(tokens) > max_tokens:
-            tokens, finish, stop_sequence = tokens[:max_tokens], "length", None
-        gen = engine.Generation(
-            "".join(tokens), tokens, finish, gen.prompt_tokens, [], gen.reasoning, gen.reasoning_tokens
-        )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    done = exchange.generate(ctx, ask)
+    res, gen = done.resolved, done.generation
+    stop_sequence = gen.stop_sequence
     stop_reason = "stop_sequence" if stop_sequence is not None else STOP_REASONS[gen.finish_reason]
     message = _Message(_id("msg_"), res, gen, stop_reason, stop_sequence)
     usage = (gen.prompt_tokens, gen.completion_tokens)
     if body.get("stream"):
-        events: Iterator[StreamItem] = message.events()
-        if script is not None:
-            events = script.shape_stream(events)
-        return Reply(200, stream=events, model=res.identifier, usage=usage)
-    return Reply(200, message.body(), model=res.identifier, usage=usage)
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, str | None]:
-    best: tuple[int, str] | None = None
-    for stop in stops:
-        index = text.find(stop)
-        if index >= 0 and (best is None or index < best[0]):
-            best = (index, stop)
-    return (text, None) if best is None else (text[: best[0]], best[1])
+        return Reply(
+            200, stream=done.shape(message.events()), model=res.identifier, usage=usage, notes=done.notes
+        )
+    return Reply(200, message.body(), model=res.identifier, usage=usage, notes=done.notes)
 
 
 class _Message:
@@ -284,7 +273,7 @@ class _Message:
 
     @staticmethod
     def _event(kind: str, **payload: Any) -> SSEEvent:
-        return SSEEvent(dumps({"type": kind, **payload}), event=kind)
+        return SSEEvent(dumps({"type": kind, **payload}), event=kind, token=kind == "content_block_delta")
 
     def events(self) -> Iterator[StreamItem]:
         yield self._event("message_start", message=self.body(content=[], final=False))

@@ -8,19 +8,20 @@ log in the home.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import traceback
 from typing import Any
 
-from fake_lms.api import errors, routes
+from fake_lms.api import errors, intents, routes
 from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply
+from fake_lms.core import auth
 from fake_lms.core.context import Context
+from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
+from fake_lms.scripting.records import RequestRecord
 
-TOKEN_RE = re.compile(r"^sk-lm-(?P<client>[a-zA-Z0-9]{8}):(?P<passkey>[a-zA-Z0-9]{20})$")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
@@ -41,25 +42,29 @@ class LMStudioApp:
         self._log = LineAppender(ctx.home.request_log_file)
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
-        header = req.header("authorization")
-        token: str | None = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                token = value.strip()
+        token = auth.bearer_token(req.header("authorization"))
         if token is None and req.path == "/v1/messages":  # Anthropic clients send x-api-key
             token = (req.header("x-api-key") or "").strip() or None
-        if token is None:
+        refusal = auth.check_token(token, self.ctx.home.token_known)
+        if refusal == "missing":
             return errors.missing_token()
-        if not TOKEN_RE.match(token):
-            return errors.malformed_token(token)
-        if not self.ctx.home.token_known(token):
+        if refusal == "malformed":
+            return errors.malformed_token(token or "")
+        if refusal == "unknown":
             return errors.unknown_token()
         return None
 
+    @staticmethod
+    def record(req: ApiRequest) -> RequestRecord:
+        """What the fake records of a request (for ``fake.requests`` and the test's script)."""
+        api, operation = routes.classify(req.path)
+        req.record = record = RequestRecord.from_api_request(req, api=api, operation=operation)
+        return record
+
     def handle(self, req: ApiRequest) -> Reply:
         started = time.perf_counter()
-        self.ctx.take_notes()  # drop anything a previous request on this thread left behind
+        if req.record is None:  # handled without a server that recorded it
+            self.record(req)
         settings = self.ctx.home.settings
         self.ctx.stats.requests += 1
         reply: Reply | None = None
@@ -67,18 +72,21 @@ class LMStudioApp:
             reply = Reply(204, raw=b"")
         elif settings.require_auth and req.path not in routes.AUTH_EXEMPT:
             reply = self.check_auth(req)
-        if reply is None and self.ctx.scripts is not None:  # injected faults (Script.before)
-            reply = self.ctx.scripts.before(req)
+        if reply is None and self.ctx.scripts is not None:  # injected faults, as intents
+            intent = self.ctx.scripts.before(req.record)
+            if intent is not None:
+                reply = intents.before_reply(intent, routes.renderer(req.path))
         if reply is None:
             found = routes.find(req.method, req.path)
             if found is None:
                 reply = errors.unexpected_endpoint(req.method, req.path)
             else:
-                handler, params = found
                 try:
-                    reply = handler(self.ctx, req, **params)
+                    reply = found.handler(self.ctx, req, **found.params)
                 except ApiError as exc:
                     reply = exc.reply
+                except CoreError as exc:  # a domain error, in the shape of the route's dialect
+                    reply = found.render(exc)
                 except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
                     self.handler_errors.append(exc)
                     print(
@@ -86,9 +94,11 @@ class LMStudioApp:
                         file=sys.stderr,
                     )
                     reply = errors.internal_error(f"{type(exc).__name__}: {exc}")
+        if reply.stream is not None:  # the script's stream intents, as the transport sends them
+            reply.stream = intents.render_stream(reply.stream)
         if settings.cors:
             reply.headers.update(CORS_HEADERS)
-        notes = self.ctx.take_notes()
+        notes = reply.notes
         if self.log_requests:
             self.log(req, reply, time.perf_counter() - started, notes)
         return reply

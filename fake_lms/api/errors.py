@@ -7,14 +7,12 @@ Where LM Studio's exact body is unconfirmed we follow the OpenAI convention (doc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fake_lms.api.types import Reply
+from fake_lms.core.errors import NO_MODELS_LOADED, CoreError
 
-NO_MODELS_LOADED = (
-    "No models loaded. Please load a model in the developer page or use the 'lms load' command."
-)
+__all__ = ["NO_MODELS_LOADED", "ApiError", "openai_error", "v1_error"]
 AUTH_DOCS = "https://lmstudio.ai/docs/developer/core/authentication"
 
 
@@ -74,29 +72,16 @@ def json_object_rejected() -> Reply:
     return plain(400, "'response_format.type' must be 'json_schema' or 'text'")
 
 
-def no_models_loaded() -> Reply:
-    return oai(400, NO_MODELS_LOADED, param="model")
+def openai_error(exc: CoreError) -> Reply:
+    """A domain error in the OpenAI shape (the OpenAI-compatible and /api/v0 endpoints)."""
+    return oai(exc.status, exc.message, param=exc.param, code=exc.code)
 
 
-def invalid_model(name: str, known: Sequence[str]) -> Reply:
-    examples = ", ".join(known[:3])
-    hint = f" (e.g., {examples})" if examples else ""
-    return oai(
-        400,
-        f'Invalid model identifier "{name}". Please specify a valid downloaded model{hint}.',
-        param="model",
-        code="model_not_found",
-    )
-
-
-def wrong_model_type(name: str, actual: str, wanted: str) -> Reply:
-    return oai(
-        400,
-        f'Model "{name}" is an {actual} model and cannot be used for {wanted}. '
-        f"Please specify a model of the right type.",
-        param="model",
-        code=None,
-    )
+def v1_error(exc: CoreError) -> Reply:
+    """A domain error in the native v1 shape: ``type`` is LM Studio's own (``model_not_found``
+    for an unknown model, ``invalid_request`` otherwise), ``code`` and ``param`` only if set."""
+    kind = "model_not_found" if exc.code == "model_not_found" else "invalid_request"
+    return v1(exc.status, exc.message, type=kind, code=exc.code, param=exc.param)
 
 
 def bad_json(path: str, detail: str) -> Reply:

@@ -50,9 +50,7 @@ def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:
 def visible_specs(ctx: Context) -> tuple[list[ModelSpec], list[Instance]]:
     """The models a listing shows (every downloaded model with JIT on, only loaded ones with JIT
     off) and the live instances. Download jobs whose time is up are completed first."""
-    jobs = ctx.extras.get("download_jobs")
-    if jobs is not None:
-        jobs.settle()
+    ctx.downloads.settle()
     state = ctx.home.snapshot()
     instances = state.live_instances()
     if state.settings.jit:

@@ -5,27 +5,27 @@
 ``POST /api/v1/chat`` (plain, stateful, and streamed as named SSE events).
 
 Errors use the v1 shape ``{"error": {"message", "type", "code"?, "param"?}}``. Where LM Studio's
-status or wording is unconfirmed the choice is listed in ``docs/fidelity-native.md``.
+status or wording is unconfirmed the choice is listed in ``docs/fidelity.md``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from fake_lms.api import errors
 from fake_lms.api.errors import ApiError
 from fake_lms.api.native_v0 import visible_specs
-from fake_lms.api.openai import _native_blocks, _script_for
+from fake_lms.api.openai import _native_blocks
 from fake_lms.api.types import ApiRequest, BadJSON, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core import exchange
 from fake_lms.core.context import Context, PendingLoad, Resolved
+from fake_lms.core.downloads import DownloadJob
+from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
@@ -60,16 +60,6 @@ def _required(name: str) -> ApiError:
 
 def _invalid_type(name: str, expected: str) -> ApiError:
     return _error(400, f"'{name}' must be {expected}", code="invalid_type", param=name)
-
-
-def as_v1(reply: Reply) -> Reply:
-    """An OpenAI-shaped error from the shared resolution code, re-shaped for the v1 API."""
-    err = reply.body.get("error") if isinstance(reply.body, dict) else None
-    if not isinstance(err, dict) or err.get("type") != "invalid_request_error":
-        return reply
-    code = err.get("code")
-    kind = "model_not_found" if code == "model_not_found" else "invalid_request"
-    return errors.v1(reply.status, err.get("message", ""), type=kind, code=code, param=err.get("param"))
 
 
 def _body(req: ApiRequest) -> dict[str, Any]:
@@ -259,7 +249,7 @@ def load(ctx: Context, req: ApiRequest) -> Reply:
     except (ModelNotDownloaded, ModelNotInCatalog):  # removed since the check above
         raise _error(404, f'Model "{name}" not found.', type="model_not_found", param="model") from None
     inst = result.instance
-    ctx.note(action="load", model_key=spec.key, instance_id=inst.identifier)
+    notes = {"action": "load", "model_key": spec.key, "instance_id": inst.identifier}
     out: dict[str, Any] = {
         "type": spec.type,
         "instance_id": inst.identifier,
@@ -274,7 +264,7 @@ def load(ctx: Context, req: ApiRequest) -> Reply:
             if "num_experts" in config:
                 config["num_experts"] = config.pop("num_experts")
         out["load_config"] = config
-    return Reply(200, out, model=spec.key)
+    return Reply(200, out, model=spec.key, notes=notes)
 
 
 def unload(ctx: Context, req: ApiRequest) -> Reply:
@@ -293,104 +283,31 @@ def unload(ctx: Context, req: ApiRequest) -> Reply:
         ctx.home.unload(identifier)
     except InstanceNotFound:  # gone (TTL, lms unload) between the lookup and the unload
         pass
-    ctx.note(action="unload", model_key=inst.model_key, instance_id=identifier)
-    return Reply(200, {"instance_id": identifier}, model=inst.model_key)
+    notes = {"action": "unload", "model_key": inst.model_key, "instance_id": identifier}
+    return Reply(200, {"instance_id": identifier}, model=inst.model_key, notes=notes)
 
 
 # --------------------------------------------------------------------------------------------
 # POST /api/v1/models/download, GET /api/v1/models/download/status/{job_id}
 
 
-@dataclass
-class DownloadJob:
-    """A simulated download; its progress is a function of the time since it started."""
-
-    job_id: str
-    model_key: str
-    total_size_bytes: int
-    started: float
-    duration: float
-    finished: bool = False  # the model has been marked downloaded in the home
-
-    def done(self, now: float) -> bool:
-        return now - self.started >= self.duration
-
-    def status(self, now: float) -> dict[str, Any]:
-        out: dict[str, Any] = {"job_id": self.job_id}
-        if self.done(now):
-            out["status"] = "completed"
-            out["total_size_bytes"] = self.total_size_bytes
-            out["downloaded_bytes"] = self.total_size_bytes
-            out["started_at"] = _iso(self.started)
-            out["completed_at"] = _iso(self.started + self.duration)
-            return out
-        fraction = max(0.0, (now - self.started) / self.duration)
-        out["status"] = "downloading"
-        out["total_size_bytes"] = self.total_size_bytes
-        out["downloaded_bytes"] = int(self.total_size_bytes * fraction)
-        out["bytes_per_second"] = self.total_size_bytes / self.duration
-        out["estimated_completion"] = _iso(self.started + self.duration)
-        out["started_at"] = _iso(self.started)
+def job_status(job: DownloadJob, now: float) -> dict[str, Any]:
+    """A download job as ``/api/v1/models/download`` and its status endpoint show it."""
+    out: dict[str, Any] = {"job_id": job.job_id}
+    if job.done(now):
+        out["status"] = "completed"
+        out["total_size_bytes"] = job.total_size_bytes
+        out["downloaded_bytes"] = job.total_size_bytes
+        out["started_at"] = _iso(job.started)
+        out["completed_at"] = _iso(job.started + job.duration)
         return out
-
-
-class DownloadJobs:
-    """The server's download jobs (kept in ``ctx.extras``). A job marks its model downloaded in the
-    home when its time is up: from a timer, and lazily from any reader (listings, status polls), so
-    the model shows up even if the timer has not fired yet or nobody polls."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.jobs: dict[str, DownloadJob] = {}
-        self._lock = threading.RLock()
-
-    @classmethod
-    def of(cls, ctx: Context) -> DownloadJobs:
-        jobs = ctx.extras.get("download_jobs")
-        if not isinstance(jobs, cls):
-            jobs = ctx.extras["download_jobs"] = cls(ctx)
-        return jobs
-
-    def start(self, spec: ModelSpec) -> tuple[DownloadJob, bool]:
-        """A new job for ``spec`` (``True``), or the one already downloading it (``False``)."""
-        with self._lock:
-            for job in self.jobs.values():
-                if job.model_key == spec.key and not job.finished:
-                    return job, False
-            job_id = "job_" + secrets.token_hex(5)
-            while job_id in self.jobs:
-                job_id = "job_" + secrets.token_hex(5)
-            duration = self.ctx.home.settings.download_duration(spec)
-            job = DownloadJob(job_id, spec.key, spec.size_bytes, time.time(), duration)
-            self.jobs[job_id] = job
-        if duration > 0:
-            timer = threading.Timer(duration, self._settle_quietly)
-            timer.daemon = True
-            timer.start()
-        else:
-            self.settle(job.started)
-        return job, True
-
-    def settle(self, now: float | None = None) -> None:
-        """Mark every job whose time is up as downloaded in the home."""
-        now = time.time() if now is None else now
-        with self._lock:
-            for job in self.jobs.values():
-                if not job.finished and job.done(now):
-                    self.ctx.home.mark_downloaded(job.model_key)
-                    job.finished = True
-
-    def _settle_quietly(self) -> None:
-        try:
-            self.settle()
-        except Exception:  # the home went away with the server; nothing left to update
-            pass
-
-    def status(self, job_id: str) -> dict[str, Any] | None:
-        now = time.time()
-        self.settle(now)
-        job = self.jobs.get(job_id)
-        return job.status(now) if job else None
+    out["status"] = "downloading"
+    out["total_size_bytes"] = job.total_size_bytes
+    out["downloaded_bytes"] = job.downloaded_bytes(now)
+    out["bytes_per_second"] = job.total_size_bytes / job.duration
+    out["estimated_completion"] = _iso(job.started + job.duration)
+    out["started_at"] = _iso(job.started)
+    return out
 
 
 def _download_spec(ctx: Context, name: str, quantization: str | None) -> ModelSpec:
@@ -427,19 +344,20 @@ def download(ctx: Context, req: ApiRequest) -> Reply:
     quantization = _str(body, "quantization")
     assert name is not None
     spec = _download_spec(ctx, name.strip(), quantization)
-    ctx.note(model_key=spec.key)
+    notes: dict[str, Any] = {"model_key": spec.key}
     if ctx.home.is_downloaded(spec.key):
-        return Reply(200, {"status": "already_downloaded"}, model=spec.key)
-    job, created = DownloadJobs.of(ctx).start(spec)
-    ctx.note(job_id=job.job_id, **({"action": "download"} if created else {}))
-    return Reply(200, job.status(time.time()), model=spec.key)
+        return Reply(200, {"status": "already_downloaded"}, model=spec.key, notes=notes)
+    job, created = ctx.downloads.start(spec)
+    notes.update(job_id=job.job_id, **({"action": "download"} if created else {}))
+    return Reply(200, job_status(job, time.time()), model=spec.key, notes=notes)
 
 
 def download_status(ctx: Context, req: ApiRequest, job_id: str) -> Reply:
-    status = DownloadJobs.of(ctx).status(job_id)
-    if status is None:
+    now = time.time()
+    job = ctx.downloads.get(job_id, now)
+    if job is None:
         raise _error(404, f'No download job with id "{job_id}".', type="job_not_found", param="job_id")
-    return Reply(200, status)
+    return Reply(200, job_status(job, now))
 
 
 # --------------------------------------------------------------------------------------------
@@ -587,7 +505,7 @@ def _chat_result(
 
 
 def _event(kind: str, **payload: Any) -> SSEEvent:
-    return SSEEvent(dumps({"type": kind, **payload}), event=kind)
+    return SSEEvent(dumps({"type": kind, **payload}), event=kind, token=kind.endswith(".delta"))
 
 
 def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) -> Iterator[StreamItem]:
@@ -617,48 +535,40 @@ def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) 
 def chat(ctx: Context, req: ApiRequest) -> Reply:
     body = _body(req)
     fields = _chat_fields(ctx, body)
-    try:
-        found = ctx.plan(
-            fields["model"], "llm", ttl=fields["ttl"], wanted="chat", context_length=fields["context_length"]
-        )
-    except ApiError as exc:
-        raise ApiError(as_v1(exc.reply)) from None
+    ask = Ask(
+        "chat",
+        fields["model"],
+        req.record,
+        messages=fields["messages"],
+        max_tokens=fields["max_output_tokens"],
+        reasoning=lambda spec: _reasoning_on(spec, fields["reasoning"]),
+        tools_allowed=False,
+        ttl=fields["ttl"],
+        context_length=fields["context_length"],
+        wanted="chat",
+    )
+    found = exchange.plan(ctx, ask)
     spec = found.spec
     if isinstance(found, PendingLoad):
         _int(fields, "context_length", maximum=spec.max_context_length)
-    reasoning = _reasoning_on(spec, fields["reasoning"])
+    _reasoning_on(spec, fields["reasoning"])  # an unsupported setting is refused before any load
     if fields["has_image"] and not spec.vision:
         raise _error(
             400, f'Model "{spec.key}" does not support images. Please use a model that does.', param="input"
         )
-    try:
-        res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
-    except ApiError as exc:
-        raise ApiError(as_v1(exc.reply)) from None
+    done = exchange.generate(ctx, ask, found)
+    res, gen = done.resolved, done.generation
     messages = fields["messages"]
-    script = _script_for(ctx, "native_chat", body, res, messages, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_chat(
-        res.spec,
-        messages,
-        max_tokens=fields["max_output_tokens"],
-        reasoning=reasoning,
-        scripted_text=script.text if script else None,
-    )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
     response_id = None
     if fields["store"]:
         response_id = ctx.conversations.new_id()
         ctx.conversations.put(response_id, [*messages, {"role": "assistant", "content": gen.content}])
     result = _chat_result(res, gen, fields["store"], response_id)
     if fields["stream"]:
-        events: Iterator[StreamItem] = _chat_events(res, gen, result)
-        if script is not None:
-            events = script.shape_stream(events)
-        return Reply(200, stream=events, model=res.identifier)
-    return Reply(200, result, model=res.identifier)
+        return Reply(
+            200, stream=done.shape(_chat_events(res, gen, result)), model=res.identifier, notes=done.notes
+        )
+    return Reply(200, result, model=res.identifier, notes=done.notes)
 
 
 # --------------------------------------------------------------------------------------------

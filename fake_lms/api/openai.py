@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fake_lms.api import errors
 from fake_lms.api.errors import ApiError
+from fake_lms.api.fields import object_body, opt_int, sampling, stop_list
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps, json_str
+from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
+from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
+from fake_lms.model.catalog import ModelSpec
 
 DONE = SSEEvent("[DONE]")
 ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
@@ -28,60 +32,6 @@ _RNG = random.Random()  # ids need to be unique-looking, not secret: 20x cheaper
 def _rand36(n: int) -> str:
     """``n`` random lowercase alphanumerics (hex digits: the same shape as LM Studio's base36 ids)."""
     return format(_RNG.getrandbits(4 * n), f"0{n}x")
-
-
-def object_body(req: ApiRequest) -> dict[str, Any]:
-    """The JSON object body of a request, or an LM Studio-shaped 400."""
-    try:
-        body = req.json()
-    except ValueError as exc:
-        raise ApiError(errors.bad_json(req.path, str(exc))) from None
-    if not isinstance(body, dict):
-        raise ApiError(errors.invalid_field("Request body must be a JSON object"))
-    return body
-
-
-def _opt_int(body: Mapping[str, Any], *names: str) -> int | None:
-    for name in names:
-        if name in body and body[name] is not None:
-            value = body[name]
-            if isinstance(value, bool) or not isinstance(value, int) or (value < 0 and value != -1):
-                raise ApiError(errors.invalid_field(f"'{name}' must be a positive integer or -1", name))
-            return None if value == -1 else value
-    return None
-
-
-def _stop(body: Mapping[str, Any]) -> list[str]:
-    stop = body.get("stop")
-    if stop is None:
-        return []
-    if isinstance(stop, str):
-        return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        return stop
-    raise ApiError(errors.invalid_field("'stop' must be a string or an array of strings", "stop"))
-
-
-SAMPLING_FIELDS = (  # the order errors are reported in
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "presence_penalty",
-    "frequency_penalty",
-    "repeat_penalty",
-    "seed",
-)
-_SAMPLING_SET = frozenset(SAMPLING_FIELDS)
-
-
-def _sampling(body: Mapping[str, Any]) -> None:
-    if _SAMPLING_SET.isdisjoint(body):
-        return
-    for name in SAMPLING_FIELDS:
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ApiError(errors.invalid_field(f"'{name}' must be a number", name))
 
 
 def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -184,8 +134,14 @@ def _json_schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
     raise ApiError(errors.json_object_rejected())
 
 
-def _reasoning_requested(body: Mapping[str, Any], res: Resolved) -> bool:
-    if not res.spec.reasoning:
+def reasoning_requested(body: Mapping[str, Any]) -> Callable[[ModelSpec], bool]:
+    """Whether a model reasons for this request: a reasoning model does unless the request's
+    ``reasoning_effort`` (or ``reasoning.effort``) turns it off."""
+    return lambda spec: _reasoning_on(body, spec)
+
+
+def _reasoning_on(body: Mapping[str, Any], spec: ModelSpec) -> bool:
+    if not spec.reasoning:
         return False
     effort = body.get("reasoning_effort")
     if effort is None and isinstance(body.get("reasoning"), dict):
@@ -232,22 +188,6 @@ def _native_blocks(gen: engine.Generation, res: Resolved) -> dict[str, Any]:
     }
 
 
-def _script_for(
-    ctx: Context,
-    endpoint: str,
-    body: Mapping[str, Any],
-    res: Resolved | None,
-    messages: list[dict[str, Any]] | None,
-    req: ApiRequest,
-) -> Any:
-    scripts = ctx.scripts
-    if scripts is None:
-        return None
-    return scripts.match(
-        endpoint=endpoint, body=body, model=res.identifier if res else None, messages=messages, request=req
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # GET /v1/models
 
@@ -276,41 +216,34 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
     messages = _messages(body)
     tools, tool_choice = _tools(body)
     schema = _json_schema(body)
-    max_tokens = _opt_int(body, "max_tokens", "max_completion_tokens")
-    stop = _stop(body)
-    _sampling(body)
+    max_tokens = opt_int(body, "max_tokens", "max_completion_tokens")
+    stop = stop_list(body)
+    sampling(body)
     stream = bool(body.get("stream"))
     opts = body.get("stream_options")
     include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
-    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"))
-    script = _script_for(ctx, "chat", body, res, messages, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_chat(
-        res.spec,
-        messages,
+    ask = Ask(
+        "chat",
+        body.get("model"),
+        req.record,
+        messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         json_schema=schema,
         max_tokens=max_tokens,
         stop=stop,
-        reasoning=_reasoning_requested(body, res),
-        scripted_text=script.text if script else None,
-        scripted_tool_calls=script.tool_calls if script else None,
+        reasoning=reasoning_requested(body),
+        ttl=body.get("ttl"),
     )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    done = exchange.generate(ctx, ask)
+    res, gen = done.resolved, done.generation
     chat_id = "chatcmpl-" + _rand36(21)
     created = int(time.time())
     if stream:
-        events = _chat_stream(chat_id, created, res, gen, include_usage)
-        if script is not None:
-            events = script.shape_stream(events)
-        return Reply(
-            200, stream=events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
-        )
-    body = chat_completion_json(chat_id, created, res, gen, native=native)
-    return Reply(200, raw=body, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens))
+        events = done.shape(_chat_stream(chat_id, created, res, gen, include_usage))
+        return Reply(200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes)
+    raw = chat_completion_json(chat_id, created, res, gen, native=native)
+    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 def chat_completion_json(
@@ -364,7 +297,7 @@ def _chat_stream(
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return SSEEvent(head + dumps(choice) + tail)
+        return SSEEvent(head + dumps(choice) + tail, token=finish is None)
 
     reasoning_key = _reasoning_key(res)
     for tok in gen.reasoning_tokens:
@@ -408,22 +341,25 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
         prompt = "".join(prompt)
     if not isinstance(prompt, str):
         raise ApiError(errors.invalid_field("'prompt' must be a string", "prompt"))
-    max_tokens = _opt_int(body, "max_tokens")
-    stop = _stop(body)
-    _sampling(body)
+    max_tokens = opt_int(body, "max_tokens")
+    stop = stop_list(body)
+    sampling(body)
     stream = bool(body.get("stream"))
     opts = body.get("stream_options")
     include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
-    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"), wanted="completions")
-    messages = [{"role": "user", "content": prompt}]
-    script = _script_for(ctx, "completions", body, res, messages, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_completion(
-        res.spec, prompt, max_tokens=max_tokens, stop=stop, scripted_text=script.text if script else None
+    ask = Ask(
+        "complete",
+        body.get("model"),
+        req.record,
+        messages=[{"role": "user", "content": prompt}],
+        prompt=prompt,
+        max_tokens=max_tokens,
+        stop=stop,
+        ttl=body.get("ttl"),
+        wanted="completions",
     )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    done = exchange.generate(ctx, ask)
+    res, gen = done.resolved, done.generation
     cmpl_id = "cmpl-" + _rand36(21)
     created = int(time.time())
     usage = {
@@ -436,14 +372,8 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
         def events() -> Iterator[StreamItem]:
             base = {"id": cmpl_id, "object": "text_completion", "created": created, "model": res.identifier}
             for tok in gen.content_tokens:
-                yield SSEEvent(
-                    dumps(
-                        {
-                            **base,
-                            "choices": [{"index": 0, "text": tok, "logprobs": None, "finish_reason": None}],
-                        }
-                    )
-                )
+                choice = {"index": 0, "text": tok, "logprobs": None, "finish_reason": None}
+                yield SSEEvent(dumps({**base, "choices": [choice]}), token=bool(tok))
             yield SSEEvent(
                 dumps(
                     {
@@ -458,11 +388,8 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
                 yield SSEEvent(dumps({**base, "choices": [], "usage": usage}))
             yield DONE
 
-        stream_events: Iterator[StreamItem] = events()
-        if script is not None:
-            stream_events = script.shape_stream(stream_events)
         return Reply(
-            200, stream=stream_events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
+            200, stream=done.shape(events()), model=res.identifier, usage=done.usage, notes=done.notes
         )
     out: dict[str, Any] = {
         "id": cmpl_id,
@@ -474,7 +401,7 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens))
+    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,25 +434,17 @@ def _embedding_inputs(body: Mapping[str, Any]) -> list[str]:
 def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
     body = object_body(req)
     texts = _embedding_inputs(body)
-    res = ctx.resolve(body.get("model"), "embedding", ttl=body.get("ttl"), wanted="embeddings")
-    script = _script_for(ctx, "embeddings", body, res, None, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    dims = res.spec.embedding_dimensions
-    data = [
-        {"object": "embedding", "embedding": engine.embed(t, dims), "index": i} for i, t in enumerate(texts)
-    ]
-    tokens = sum(engine.count_tokens(t) for t in texts)
-    ctx.touch(res)
-    ctx.stats.add_tokens(tokens, 0)
+    found = exchange.embed(ctx, texts, model=body.get("model"), record=req.record, ttl=body.get("ttl"))
+    data = [{"object": "embedding", "embedding": v, "index": i} for i, v in enumerate(found.vectors)]
     return Reply(
         200,
         {
             "object": "list",
             "data": data,
-            "model": res.spec.variant_key,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            "model": found.resolved.spec.variant_key,
+            "usage": {"prompt_tokens": found.tokens, "total_tokens": found.tokens},
         },
-        model=res.identifier,
-        usage=(tokens, 0),
+        model=found.identifier,
+        usage=(found.tokens, 0),
+        notes=found.notes,
     )

@@ -15,9 +15,12 @@ from typing import Any
 
 from fake_lms.api import errors
 from fake_lms.api.errors import ApiError
-from fake_lms.api.openai import _opt_int, _reasoning_requested, _sampling, _script_for, object_body
+from fake_lms.api.fields import object_body, opt_int, sampling
+from fake_lms.api.openai import reasoning_requested
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
+from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
 
 
@@ -123,8 +126,8 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
     new_messages = input_messages(body.get("input"))
     schema, fmt = _format(body)
     tools, tool_choice = _tools(body)
-    max_tokens = _opt_int(body, "max_output_tokens")
-    _sampling(body)
+    max_tokens = opt_int(body, "max_output_tokens")
+    sampling(body)
     previous = body.get("previous_response_id")
     history: list[dict[str, Any]] = []
     if previous is not None:
@@ -147,23 +150,21 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
             *[m for m in messages if m["role"] != "system"],
         ]
     messages += new_messages
-    res = ctx.resolve(body.get("model"), "llm", ttl=body.get("ttl"), wanted="responses")
-    script = _script_for(ctx, "responses", body, res, messages, req)
-    if script is not None and script.reply is not None:
-        return script.reply
-    gen = engine.generate_chat(
-        res.spec,
-        messages,
+    ask = Ask(
+        "chat",
+        body.get("model"),
+        req.record,
+        messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         json_schema=schema,
         max_tokens=max_tokens,
-        reasoning=_reasoning_requested(body, res),
-        scripted_text=script.text if script else None,
-        scripted_tool_calls=script.tool_calls if script else None,
+        reasoning=reasoning_requested(body),
+        ttl=body.get("ttl"),
+        wanted="responses",
     )
-    ctx.touch(res)
-    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    done = exchange.generate(ctx, ask)
+    res, gen = done.resolved, done.generation
     response_id = _rid("resp")
     store = body.get("store", True) is not False
     builder = _ResponseBuilder(response_id, res, body, fmt, gen, previous)
@@ -180,18 +181,10 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
             }
         ctx.conversations.put(response_id, [*messages, assistant])
     if body.get("stream"):
-        events: Iterator[StreamItem] = builder.events()
-        if script is not None:
-            events = script.shape_stream(events)
         return Reply(
-            200, stream=events, model=res.identifier, usage=(gen.prompt_tokens, gen.completion_tokens)
+            200, stream=done.shape(builder.events()), model=res.identifier, usage=done.usage, notes=done.notes
         )
-    return Reply(
-        200,
-        builder.response("completed"),
-        model=res.identifier,
-        usage=(gen.prompt_tokens, gen.completion_tokens),
-    )
+    return Reply(200, builder.response("completed"), model=res.identifier, usage=done.usage, notes=done.notes)
 
 
 class _ResponseBuilder:
@@ -311,7 +304,7 @@ class _ResponseBuilder:
     def _event(self, kind: str, **payload: Any) -> SSEEvent:
         data = {"type": kind, "sequence_number": self.seq, **payload}
         self.seq += 1
-        return SSEEvent(dumps(data), event=kind)
+        return SSEEvent(dumps(data), event=kind, token=kind.endswith(".delta"))
 
     def events(self) -> Iterator[StreamItem]:
         yield self._event("response.created", response=self.response("in_progress"))

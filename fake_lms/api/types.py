@@ -6,10 +6,27 @@ Nothing here knows about werkzeug or sockets; ``fake_lms.server.http`` adapts th
 from __future__ import annotations
 
 import json
-import json.scanner
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from fake_lms.core.jsonio import dumps, json_str, parse_json
+from fake_lms.scripting.intents import Pause, StreamIntent
+
+__all__ = [
+    "ApiRequest",
+    "BadJSON",
+    "Disconnect",
+    "Pause",
+    "RawFrame",
+    "Reply",
+    "SSEEvent",
+    "StreamControl",
+    "StreamItem",
+    "dumps",
+    "json_str",
+    "parse_json",
+]
 
 
 class BadJSON(ValueError):
@@ -17,23 +34,6 @@ class BadJSON(ValueError):
 
 
 _UNSET: Any = object()
-_DECODER = json.JSONDecoder()
-_SCAN = json.scanner.make_scanner(_DECODER)  # the C scanner where there is one
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads(text)``. A document that starts and ends with its value (as clients send
-    them) goes straight to the scanner; anything else, errors included, through ``json``'s own
-    decoder, so the result and the error messages are the same."""
-    if text[:1] in ("{", "["):
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            pass
-        else:
-            if end == len(text):
-                return value
-    return _DECODER.decode(text)
 
 
 @dataclass(slots=True)
@@ -66,10 +66,13 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class SSEEvent:
-    """One server-sent event. ``data`` is sent verbatim (already JSON-encoded or ``[DONE]``)."""
+    """One server-sent event. ``data`` is sent verbatim (already JSON-encoded or ``[DONE]``);
+    ``token``: it carries generated text (a token, a reasoning token, tool-call arguments), which
+    a scripted ``slow`` paces."""
 
     data: str
     event: str | None = None
+    token: bool = False
 
     def encode(self) -> bytes:
         if self.event is None:
@@ -78,14 +81,7 @@ class SSEEvent:
 
 
 class StreamControl:
-    """Marker objects a stream may yield besides events (used by fault injection)."""
-
-
-@dataclass(frozen=True)
-class Pause(StreamControl):
-    """Sleep this many seconds before the next frame."""
-
-    seconds: float
+    """Marker objects a stream may yield besides events, for the transport to perform."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,8 @@ class Disconnect(StreamControl):
     """Close the connection abruptly, without finishing the chunked body."""
 
 
-StreamItem = SSEEvent | StreamControl
+# a script's stream intents are rendered by the app (api/intents.py); a Pause the transport performs
+StreamItem = SSEEvent | StreamControl | StreamIntent
 
 
 @dataclass(slots=True)
@@ -116,11 +113,12 @@ class Reply:
     # filled in for the request log
     model: str | None = None
     usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
+    notes: dict[str, Any] | None = None  # a load, unload or download: action, model key, instance
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        return _ENCODER.encode(self.body).encode()
+        return dumps(self.body).encode()
 
     def json(self) -> Any:
         """The body as JSON data: ``body``, or ``raw`` parsed (some handlers write JSON directly)."""
@@ -131,15 +129,3 @@ class Reply:
     def iter_stream(self) -> Iterator[StreamItem]:
         assert self.stream is not None
         return iter(self.stream)
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per call
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON as LM Studio (Express) writes it."""
-    return _ENCODER.encode(obj)
-
-
-json_str = json.encoder.encode_basestring
-"""A string as a JSON string literal, non-ASCII kept: what :func:`dumps` writes for a ``str``."""

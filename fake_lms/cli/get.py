@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import fuzzy_filter, has_variants, variant_size
+from fake_lms.cli.models import fuzzy_filter
 from fake_lms.cli.output import format_remaining, format_size_1000, js_round, to_fixed
 from fake_lms.cli.probe import CliExit
 from fake_lms.model.catalog import ModelSpec
+from fake_lms.model.info import has_variants, variant_size
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 RESOLVING_FRAME = 5  # the frame of a real capture (lmstudio-bug-tracker#1103): "⠴ ... - Resolving..."
@@ -56,7 +57,7 @@ def split_name(name: str | None) -> tuple[str | None, str | None]:
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
-def _url(name: str):  # type: ignore[no-untyped-def]
+def _url(name: str):
     if not _SCHEME.match(name):
         return None
     try:
@@ -287,7 +288,7 @@ def simulate_download(ctx: Ctx, size: int, duration: float) -> None:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _formats(opts: dict) -> list[str] | None:  # type: ignore[type-arg]
+def _formats(opts: dict) -> list[str] | None:
     if not opts["mlx"] and not opts["gguf"]:
         return None
     return (["safetensors"] if opts["mlx"] else []) + (["gguf"] if opts["gguf"] else [])

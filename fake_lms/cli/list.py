@@ -7,7 +7,10 @@ import time
 from typing import Any
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import (
+from fake_lms.cli.output import columnify, format_size_1000, format_time_lean, locale_key
+from fake_lms.cli.probe import CliExit
+from fake_lms.model.catalog import ModelSpec
+from fake_lms.model.info import (
     architecture_name,
     downloaded,
     has_variants,
@@ -18,9 +21,6 @@ from fake_lms.cli.models import (
     ttl_remaining_ms,
     variant_infos,
 )
-from fake_lms.cli.output import columnify, format_size_1000, format_time_lean, locale_key
-from fake_lms.cli.probe import CliExit
-from fake_lms.model.catalog import ModelSpec
 
 LS_COLUMNS = ["path", "params", "arch", "sizeBytes", "device", "loaded"]
 PS_COLUMNS = ["identifier", "path", "status", "sizeBytes", "contextLength", "parallel", "device", "ttlMs"]
@@ -98,8 +98,8 @@ def ls(ctx: Ctx) -> int:
         counts[spec.key] = counts.get(spec.key, 0) + 1
 
     if key is not None:
-        spec = home.catalog.find(key)
-        specs = [spec] if spec is not None and home.is_downloaded(spec.key) else []
+        found = home.catalog.find(key)
+        specs = [found] if found is not None and home.is_downloaded(found.key) else []
         variants = [v for s in specs for v in variant_infos(s)]
         if opts["json"]:
             ctx.console.out(_json(variants))

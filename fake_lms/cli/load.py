@@ -9,12 +9,13 @@ import time
 from typing import Any
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import downloaded, fuzzy_filter, loaded
+from fake_lms.cli.models import fuzzy_filter
 from fake_lms.cli.output import format_elapsed, format_size_1024
 from fake_lms.cli.probe import CliExit
 from fake_lms.files import write_json_atomic
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, LoadResult, StateError
+from fake_lms.model.info import downloaded, loaded
 
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -22,7 +23,7 @@ SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # -- cli-pref.json: the last loaded models order `lms load` candidates ----------------------------
 
 
-def _cli_pref_file(home: Home):  # type: ignore[no-untyped-def]
+def _cli_pref_file(home: Home):
     return home.internal / "cli-pref.json"
 
 
@@ -145,7 +146,7 @@ def _estimate(ctx: Ctx, spec: ModelSpec) -> int:
     return 0
 
 
-def _run_with_spinner(ctx: Ctx, text: str, work):  # type: ignore[no-untyped-def]
+def _run_with_spinner(ctx: Ctx, text: str, work):
     """Real lms draws ``Loading <key> N% ⠋`` on stdout with ``\\r``; the fake only on a terminal."""
     if not ctx.console.stdout_tty:
         return work()

@@ -52,7 +52,7 @@ class Style:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         codes = self._CODES.get(name)
         if codes is None:
             raise AttributeError(name)

@@ -106,7 +106,7 @@ def port_accepts_connections(port: int, host: str | None = None, timeout: float 
         return False
 
 
-def create_client(logger: Logger, host: str | None, port: int | None, yellow=str) -> None:  # type: ignore[no-untyped-def]
+def create_client(logger: Logger, host: str | None, port: int | None, yellow=str) -> None:
     """lms's ``createClient``: validate ``--host``; with ``--host`` or ``--port`` require the server
     to answer the greeting. Without either, real lms talks to the app's internal API server; the
     fake's equivalent is the home directory itself, which is always there."""

@@ -10,9 +10,9 @@ from typing import Any
 
 from fake_lms.cli import background as cli_background
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.models import loaded
 from fake_lms.cli.output import format_size_1000
 from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit, check_http_server
+from fake_lms.model.info import loaded
 
 VERIFY_ATTEMPTS = 5  # lms probes the greeting 5 times, 1 s apart, after starting the server
 
@@ -111,7 +111,8 @@ def server_stop(ctx: Ctx) -> int:
 def server_status(ctx: Ctx) -> int:
     config = _config(ctx)
     port = config.get("port") if config else None
-    running = check_http_server(port, config.get("networkInterface")) if isinstance(port, int) else False
+    host = config.get("networkInterface") if config else None
+    running = check_http_server(port, host) if isinstance(port, int) else False
     if ctx.opts["json"]:
         data: dict[str, Any] = {"running": running}
         if port is not None:

@@ -9,18 +9,17 @@ answers for any name.
 from __future__ import annotations
 
 import math
-import secrets
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from fake_lms import LMSTUDIO_VERSION
-from fake_lms.api import errors
-from fake_lms.api.errors import ApiError
+from fake_lms.core.downloads import DownloadJobs
+from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, WrongModelType
+from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
+from fake_lms.model.identity import LMSTUDIO_VERSION
 
 Kind = Literal["llm", "embedding"]
 VERSION = LMSTUDIO_VERSION
@@ -34,10 +33,24 @@ class Resolved:
     spec: ModelSpec
     jit_loaded: bool = False
     load_seconds: float = 0.0
+    evicted: tuple[str, ...] = ()  # instances a JIT load's auto-evict unloaded
 
     @property
     def identifier(self) -> str:
         return self.instance.identifier
+
+    def notes(self) -> dict[str, Any] | None:
+        """What the request log says of a JIT load this resolution did (``None``: none)."""
+        if not self.jit_loaded:
+            return None
+        notes: dict[str, Any] = {
+            "action": "jit_load",
+            "model_key": self.spec.key,
+            "instance_id": self.identifier,
+        }
+        if self.evicted:
+            notes["evicted"] = list(self.evicted)
+        return notes
 
 
 @dataclass(frozen=True)
@@ -47,57 +60,6 @@ class PendingLoad:
     spec: ModelSpec
     ttl_seconds: float | None = None
     context_length: int | None = None
-
-
-class ConversationStore:
-    """``previous_response_id`` threads for /v1/responses and /api/v1/chat (bounded, thread-safe)."""
-
-    def __init__(self, limit: int = 2000) -> None:
-        self._items: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._limit = limit
-
-    @staticmethod
-    def new_id() -> str:
-        return "resp_" + secrets.token_hex(24)
-
-    def put(self, response_id: str, messages: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self._items[response_id] = messages
-            self._items.move_to_end(response_id)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def get(self, response_id: str) -> list[dict[str, Any]] | None:
-        with self._lock:
-            found = self._items.get(response_id)
-            return list(found) if found is not None else None
-
-
-@dataclass
-class Stats:
-    """Counters for the run report."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    jit_loads: int = 0
-    load_seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add_tokens(self, prompt: int, completion: int) -> None:
-        with self._lock:
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "jit_loads": self.jit_loads,
-            "load_seconds": round(self.load_seconds, 6),
-        }
 
 
 class Context:
@@ -110,8 +72,14 @@ class Context:
         self.stats = Stats()
         self.scripts: Any = None  # fake_lms.scripting.rules.Script, attached by the server
         self._jit_lock = threading.Lock()
-        self.extras: dict[str, Any] = {}  # room for handler modules' own state (download jobs, ...)
-        self._notes = threading.local()
+        self.downloads = DownloadJobs(home)
+
+    def reset_stores(self) -> None:
+        """Forget what requests left in memory: conversations, counters, download jobs (a pending
+        download must not complete into the next test)."""
+        self.downloads.clear()
+        self.conversations = ConversationStore()
+        self.stats = Stats()
 
     # ------------------------------------------------------------------------------------------
     def known_keys(self, kind: Kind | None = None) -> list[str]:
@@ -154,33 +122,33 @@ class Context:
         """Like :meth:`resolve`, but a needed JIT load is returned (validated) instead of performed,
         so that a handler can announce it (``/api/v1/chat`` streams ``model_load.*`` events)."""
         if name is not None and not isinstance(name, str):
-            raise ApiError(errors.invalid_field("'model' must be a string", "model"))
+            raise InvalidField("'model' must be a string", param="model")
         state = self.home.snapshot()
         settings = state.settings
         instances = state.live_instances()
         if name is None or name == "":
             if name == "" or not instances:
                 if not instances:
-                    raise ApiError(errors.no_models_loaded())
-                raise ApiError(errors.invalid_model(name or "", self.known_keys(kind)))
+                    raise NoModelsLoaded()
+                raise InvalidModel(name or "", self.known_keys(kind))
             inst = next((i for i in instances if self._spec(i).type == kind), instances[0])
             return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
-        inst = self._match_instance(name, instances)
-        if inst is not None:
-            return self._checked(Resolved(inst, self._spec(inst)), kind, wanted)
+        matched = self._match_instance(name, instances)
+        if matched is not None:
+            return self._checked(Resolved(matched, self._spec(matched)), kind, wanted)
         if settings.jit:
             spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:
-                raise ApiError(errors.invalid_model(name, self.known_keys()))
+                raise InvalidModel(name, self.known_keys())
             self._checked(None, kind, wanted, spec=spec, name=name)
             return PendingLoad(spec, self._ttl_seconds(ttl), context_length)
         # JIT off: only loaded models answer
         if not instances:
-            raise ApiError(errors.no_models_loaded())
+            raise NoModelsLoaded()
         if len(instances) == 1:  # LM Studio quirk: the single loaded model answers for any name
             only = instances[0]
             return self._checked(Resolved(only, self._spec(only)), kind, wanted)
-        raise ApiError(errors.invalid_model(name, [i.identifier for i in instances]))
+        raise InvalidModel(name, [i.identifier for i in instances])
 
     def _spec(self, inst: Instance) -> ModelSpec:
         spec = self.home.catalog.get(inst.model_key)
@@ -201,9 +169,7 @@ class Context:
         assert spec is not None
         if spec.type != kind:
             shown = name or (res.identifier if res else spec.key)
-            raise ApiError(
-                errors.wrong_model_type(shown, "embedding" if spec.is_embedding else "LLM", wanted)
-            )
+            raise WrongModelType(shown, "embedding" if spec.is_embedding else "LLM", wanted)
         return res  # type: ignore[return-value]
 
     @staticmethod
@@ -211,7 +177,7 @@ class Context:
         if ttl is None:
             return None
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
-            raise ApiError(errors.invalid_field("'ttl' must be a positive number of seconds", "ttl"))
+            raise InvalidField("'ttl' must be a positive number of seconds", param="ttl")
         return float(min(ttl, 1e15))  # huge JSON integers do not fit a float
 
     def load_pending(self, pending: PendingLoad) -> Resolved:
@@ -226,34 +192,11 @@ class Context:
                     spec.key, ttl_seconds=pending.ttl_seconds, jit=True, context_length=pending.context_length
                 )
             except (ModelNotDownloaded, ModelNotInCatalog):
-                raise ApiError(errors.invalid_model(spec.key, self.known_keys())) from None
+                raise InvalidModel(spec.key, self.known_keys()) from None
         self.stats.jit_loads += 1
         self.stats.load_seconds += result.load_seconds
-        self.note(
-            action="jit_load",
-            model_key=spec.key,
-            instance_id=result.instance.identifier,
-            **({"evicted": [i.identifier for i in result.evicted]} if result.evicted else {}),
-        )
-        return Resolved(result.instance, spec, jit_loaded=True, load_seconds=result.load_seconds)
-
-    # -- request-log notes ---------------------------------------------------------------------
-    def note(self, **fields: Any) -> None:
-        """Add fields to the request-log line of the request being handled on this thread
-        (model key and instance id of a load, unload or download)."""
-        notes = getattr(self._notes, "fields", None)
-        if notes is None:
-            notes = self._notes.fields = {}
-        notes.update(fields)
-
-    def take_notes(self) -> dict[str, Any] | None:
-        """Return and clear this thread's notes, ``None`` if there are none (called by the app
-        around each request)."""
-        local = self._notes
-        notes = getattr(local, "fields", None)
-        if notes is not None:
-            local.fields = None
-        return notes
+        evicted = tuple(i.identifier for i in result.evicted)
+        return Resolved(result.instance, spec, True, result.load_seconds, evicted)
 
     def touch(self, res: Resolved) -> None:
         self.home.touch(res.identifier, time.time(), known=res.instance)

@@ -8,7 +8,7 @@ import json.scanner
 from typing import Any
 
 _DECODER = json.JSONDecoder()
-_SCAN = json.scanner.make_scanner(_DECODER)  # the C scanner where there is one
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # the C scanner, if any
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per call
 
 

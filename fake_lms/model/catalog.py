@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -287,7 +287,7 @@ class Catalog:
             return value
         if isinstance(value, (str, os.PathLike)):
             return cls.load(value)
-        return cls(value)
+        return cls(cast("Iterable[ModelSpec | Mapping[str, Any]]", value))
 
     def to_data(self) -> dict[str, Any]:
         return {"models": [spec.to_dict() for spec in self._specs.values()]}

@@ -328,7 +328,8 @@ class SchemaInstance:
         return self._string(schema, name)
 
     def _object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
-        props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+        found = schema.get("properties")
+        props: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         out: dict[str, Any] = {}
         for key, sub in props.items():
             out[key] = self._value(sub, key, depth + 1)
@@ -345,10 +346,11 @@ class SchemaInstance:
         return out
 
     def _array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
-        items = schema.get("items", {})
-        min_items = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 1
-        max_items = schema.get("maxItems") if isinstance(schema.get("maxItems"), int) else None
+        found, items = schema.get("prefixItems"), schema.get("items", {})
+        prefix: list[Any] = found if isinstance(found, list) else []
+        lowest, highest = schema.get("minItems"), schema.get("maxItems")
+        min_items: int = lowest if isinstance(lowest, int) else 1
+        max_items: int | None = highest if isinstance(highest, int) else None
         count = max(min_items, len(prefix), 1 if max_items is None or max_items >= 1 else 0)
         if max_items is not None:
             count = min(count, max_items)
@@ -401,8 +403,9 @@ class SchemaInstance:
         pattern = schema.get("pattern")
         if isinstance(pattern, str):
             value = _string_for_pattern(pattern, value)
-        min_len = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
-        max_len = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else None
+        shortest, longest = schema.get("minLength"), schema.get("maxLength")
+        min_len: int = shortest if isinstance(shortest, int) else 0
+        max_len: int | None = longest if isinstance(longest, int) else None
         if len(value) < min_len:
             value = value + "x" * (min_len - len(value))
         if max_len is not None and len(value) > max_len:
@@ -464,6 +467,7 @@ class Generation:
     reasoning: str = ""
     reasoning_tokens: list[str] = field(default_factory=list)
     stop_reason: str = "eosFound"  # LM Studio's stats.stop_reason
+    stop_sequence: str | None = None  # the stop string the text was cut at, if any
     completion_tokens: int = field(init=False)
     total_tokens: int = field(init=False)
 
@@ -477,20 +481,25 @@ class Generation:
 
 def _apply_limits(
     text: str, max_tokens: int | None, stop: Sequence[str], tokens: list[str] | None = None
-) -> tuple[str, list[str], str, str]:
-    """Cut ``text`` at the first stop string and after ``max_tokens`` tokens (``tokens``: the
-    tokens of ``text``, when already known)."""
-    stop_hit = False
+) -> tuple[str, list[str], str, str, str | None]:
+    """Cut ``text`` at the earliest stop string and after ``max_tokens`` tokens (``tokens``: the
+    tokens of ``text``, when already known). Returns the text, its tokens, the finish reason, LM
+    Studio's stop reason and the stop string that cut it."""
+    best: tuple[int, str] | None = None
     for s in stop:
-        if s and s in text:
-            text = text[: text.index(s)]
-            stop_hit = True
-    if tokens is None or stop_hit:
+        index = text.find(s) if s else -1
+        if index >= 0 and (best is None or index < best[0]):
+            best = (index, s)
+    if best is not None:
+        text = text[: best[0]]
+    if tokens is None or best is not None:
         tokens = tokenize(text)
     if max_tokens is not None and max_tokens >= 0 and len(tokens) > max_tokens:
         tokens = tokens[:max_tokens]
-        return "".join(tokens), tokens, "length", "maxPredictedTokensReached"
-    return text, tokens, "stop", "stopStringFound" if stop_hit else "eosFound"
+        return "".join(tokens), tokens, "length", "maxPredictedTokensReached", None
+    if best is not None:
+        return text, tokens, "stop", "stopStringFound", best[1]
+    return text, tokens, "stop", "eosFound", None
 
 
 def generate_chat(
@@ -533,12 +542,15 @@ def generate_chat(
         text, tokens, echoed = _default_reply(spec.key, messages)
         if echoed is not None:
             counted[echoed[0]] = echoed[1]
+    stop_sequence = None
     if tokens is None or stop or max_tokens is not None:
-        text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop, tokens)
+        text, tokens, finish, stop_reason, stop_sequence = _apply_limits(text, max_tokens, stop, tokens)
     else:
         finish, stop_reason = "stop", "eosFound"
     prompt_tokens = prompt_token_count(messages, tools, counted)
-    return Generation(text, tokens, finish, prompt_tokens, [], think, think_tokens, stop_reason)
+    return Generation(
+        text, tokens, finish, prompt_tokens, [], think, think_tokens, stop_reason, stop_sequence
+    )
 
 
 def generate_completion(
@@ -557,8 +569,10 @@ def generate_completion(
         words = _WORD_RE.findall(prompt)
         tail = " ".join(words[-6:]) if words else "the beginning"
         text = f" and so the story continues after “{tail}”, as the fake LM Studio model {spec.key} writes."
-    text, tokens, finish, stop_reason = _apply_limits(text, max_tokens, stop)
-    return Generation(text, tokens, finish, prompt_tokens, stop_reason=stop_reason)
+    text, tokens, finish, stop_reason, stop_sequence = _apply_limits(text, max_tokens, stop)
+    return Generation(
+        text, tokens, finish, prompt_tokens, stop_reason=stop_reason, stop_sequence=stop_sequence
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -123,11 +123,6 @@ class Instance:
     def expired(self, now: float) -> bool:
         return self.ttl_seconds is not None and now - self.last_used >= self.ttl_seconds
 
-    def ttl_remaining(self, now: float) -> float | None:
-        if self.ttl_seconds is None:
-            return None
-        return max(0.0, self.ttl_seconds - (now - self.last_used))
-
 
 @dataclass
 class StateData:
@@ -207,6 +202,18 @@ def ensure_fake_home(path: Path) -> None:
                 f"{resolved} contains a real LM Studio home ({real}); the fake LM Studio needs its own "
                 "directory (pass --home /some/empty/dir, or omit it for a temporary one)"
             )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a home held at one moment (:meth:`Home.capture_baseline`), to go back to it with
+    :meth:`Home.restore_baseline`: settings, downloads, loaded instances, tokens, the catalog."""
+
+    settings: Settings
+    downloaded: dict[str, float]
+    instances: list[Instance]
+    token_hashes: list[str]
+    catalog: bytes | None
 
 
 @dataclass(slots=True)
@@ -372,9 +379,6 @@ class Home:
             if inst.identifier == identifier:
                 return inst
         return None
-
-    def instances_of(self, key: str) -> list[Instance]:
-        return [inst for inst in self.instances() if inst.model_key == key]
 
     # -- settings and tokens -------------------------------------------------------------------
     def update_settings(self, **changes: Any) -> Settings:
@@ -561,6 +565,79 @@ class Home:
             with contextlib.suppress(ValueError):
                 out.append(json.loads(line))
         return out
+
+    # -- baseline and expiry (a test's fresh start; an idle TTL on demand) ------------------------
+    def capture_baseline(self) -> Baseline:
+        state = self.snapshot()
+        try:
+            catalog: bytes | None = self.catalog_file.read_bytes()
+        except OSError:
+            catalog = None
+        return Baseline(
+            settings=state.settings,
+            downloaded=dict(state.downloaded),
+            instances=list(state.instances),
+            token_hashes=list(state.token_hashes),
+            catalog=catalog,
+        )
+
+    def restore_baseline(self, base: Baseline) -> None:
+        """Go back to ``base``: its catalog, settings, downloads (placeholder weights included),
+        loaded instances (as if just loaded), tokens; the eviction list and the logs emptied."""
+        if base.catalog is not None:
+            with contextlib.suppress(OSError):
+                if self.catalog_file.read_bytes() != base.catalog:
+                    self.write_catalog_bytes(base.catalog)
+        for key in set(self.snapshot().downloaded) - set(base.downloaded):
+            with contextlib.suppress(Exception):
+                self.remove_download(key)  # also deletes its placeholder weights file
+        missing = []
+        for key in base.downloaded:
+            spec = self.catalog.get(key)
+            if spec is not None and not (self.models_dir / spec.relative_dir / spec.file_name).exists():
+                missing.append(key)
+        now = time.time()
+        with self.transaction() as state:
+            state.settings = base.settings
+            state.downloaded = {k: v for k, v in base.downloaded.items() if k not in missing}
+            state.instances = [replace(i, loaded_at=now, last_used=now) for i in base.instances]
+            state.token_hashes = list(base.token_hashes)
+            state.evicted = []
+        for key in missing:
+            self.mark_downloaded(key)
+        for path in (self.request_log_file, self.lms_log_file):
+            with contextlib.suppress(OSError):
+                if path.exists():
+                    path.write_text("", encoding="utf-8")
+
+    def expire(self, model: str | None = None) -> list[Instance]:
+        """Unload instances as an idle TTL would (``model``: identifier or model key; ``None``:
+        every instance); the next request for one JIT-loads it again. Returns those unloaded."""
+        spec = self.catalog.find(model) if model else None
+        now = time.time()
+        gone = []
+        with self.transaction() as state:
+            keep = []
+            for inst in state.instances:
+                hit = (
+                    model is None
+                    or inst.identifier == model
+                    or (spec is not None and inst.model_key == spec.key)
+                )
+                if hit:
+                    gone.append(inst)
+                    state.evicted.append(
+                        {
+                            "identifier": inst.identifier,
+                            "model_key": inst.model_key,
+                            "reason": "ttl",
+                            "time": now,
+                        }
+                    )
+                else:
+                    keep.append(inst)
+            state.instances = keep
+        return gone
 
     def request_log(self) -> list[dict[str, Any]]:
         return self.read_jsonl(self.request_log_file)

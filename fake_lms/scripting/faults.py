@@ -1,6 +1,5 @@
-"""Fault definitions: what each injectable fault does to a request, as LM Studio-shaped replies and
-stream controls (``Pause``, ``RawFrame``, ``Disconnect``) that ``fake_lms.server.http`` turns into real
-pauses, raw bytes and abrupt connection shutdowns.
+"""Fault definitions: what each injectable fault does to a request, as intents
+(``fake_lms.scripting.intents``) that each dialect renders and the transport performs.
 
 Three families, by when they act:
 
@@ -18,16 +17,15 @@ Where LM Studio's exact behaviour is unconfirmed the OpenAI convention is used (
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
-from fake_lms.api import errors
-from fake_lms.api.types import Disconnect, Pause, RawFrame, Reply, SSEEvent, StreamItem, dumps
+from fake_lms.scripting.intents import Cut, Garbage, Pause, StreamFailure, StreamIntent
+
+T = TypeVar("T")
 
 # kind -> {parameter: default}; ``REQUIRED`` marks parameters without a default
 REQUIRED: Any = object()
@@ -48,13 +46,6 @@ BEFORE_ROUTING = frozenset(
 )
 STREAM_FAULTS = frozenset({"slow", "stall", "stream_cut", "malformed_chunk", "stream_error"})
 ALIASES = {"fail": "status", "reset": "connection_reset", "cut": "stream_cut", "malformed": "malformed_chunk"}
-
-CONTEXT_LENGTH_MESSAGE = (
-    "The number of tokens to keep from the initial prompt is greater than the context length. "
-    "Try to load the model with a larger context length, or provide a shorter input."
-)
-STREAM_ERROR_MESSAGE = "The model has crashed without additional information. (Exit code: null)"
-MALFORMED_CHUNK = b"data: {not json\n\n"
 
 
 class FaultError(ValueError):
@@ -117,86 +108,6 @@ def validate(kind: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------------------------------
-# replies for faults that act before routing
-
-
-def _retry_after_header(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def status_reply(
-    status: int,
-    *,
-    message: str | None = None,
-    retry_after: float | None = None,
-    body: Any = None,
-    headers: Mapping[str, str] | None = None,
-    model: str | None = None,
-) -> Reply:
-    """An error reply with LM Studio's body for that status (OpenAI shape where unconfirmed)."""
-    if body is not None:
-        reply = Reply(status, body)
-    elif status == 401:
-        reply = errors.missing_token()
-        if message:
-            reply.body["error"]["message"] = message
-    elif status == 404:
-        shown = model or "unknown"
-        reply = errors.oai(
-            404,
-            message or f'Model "{shown}" not found. Please specify a valid model.',
-            param="model",
-            code="model_not_found",
-        )
-    elif status == 500:
-        reply = errors.internal_error(message or "Internal server error")
-    elif status == 503:
-        reply = errors.oai(
-            503,
-            message or "Service Unavailable: the server is busy. Please try again later.",
-            type="server_error",
-        )
-    elif status == 429:
-        reply = errors.oai(
-            429, message or "Too many requests. Please try again later.", type="rate_limit_error"
-        )
-    elif status == 400:
-        reply = errors.oai(400, message or "Bad Request")
-    else:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Error"
-        reply = errors.oai(
-            status, message or phrase, type="server_error" if status >= 500 else "invalid_request_error"
-        )
-    if retry_after is not None:
-        reply.headers["Retry-After"] = _retry_after_header(retry_after)
-    if headers:
-        reply.headers.update({str(k): str(v) for k, v in headers.items()})
-    return reply
-
-
-def connection_reset_reply() -> Reply:
-    """Close the connection before sending a single byte."""
-    return Reply(200, stream=[Disconnect()])
-
-
-def no_models_loaded_reply(path: str) -> Reply:
-    reply = errors.no_models_loaded()
-    if path.startswith("/api/v1/"):
-        reply = errors.v1(400, errors.NO_MODELS_LOADED, param="model")
-    return reply
-
-
-def context_length_reply(message: str | None = None) -> Reply:
-    """HTTP 400, OpenAI shape with code ``context_length_exceeded`` and llama.cpp's sentence."""
-    return errors.oai(
-        400, message or CONTEXT_LENGTH_MESSAGE, param="messages", code="context_length_exceeded"
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # stream shaping
 
 
@@ -206,49 +117,15 @@ class StreamFault:
     params: Mapping[str, Any]
 
 
-def is_token_event(event: SSEEvent) -> bool:
-    """Does this event carry generated text (a token, a reasoning token or tool-call arguments)?"""
-    if event.event is not None:
-        return event.event.endswith(".delta")
-    if event.data.startswith("[DONE]"):
-        return False
-    try:
-        data = json.loads(event.data)
-    except ValueError:
-        return False
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        return False
-    choice = choices[0]
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return any(delta.get(k) for k in ("content", "reasoning_content", "reasoning", "tool_calls"))
-    return bool(choice.get("text"))
-
-
-def stream_error_event(message: str | None) -> SSEEvent:
-    return SSEEvent(
-        dumps(
-            {
-                "error": {
-                    "message": message or STREAM_ERROR_MESSAGE,
-                    "type": "internal_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
-        )
-    )
-
-
-def shape_stream(events: Iterator[StreamItem], faults: Sequence[StreamFault]) -> Iterator[StreamItem]:
+def shape_stream(events: Iterator[T], faults: Sequence[StreamFault]) -> Iterator[T | StreamIntent]:
     """Apply stream faults to an event stream.
 
-    ``after=N`` counts SSE events already sent (for chat completions one event is one chunk); a
-    fault whose ``after`` is beyond the end of the stream acts just before the last event
-    (``[DONE]``, or ``response.completed``), so a cut stream never completes. ``slow`` schedules
-    token events at ``start + ttft + i / tokens_per_second`` (``ttft`` defaults to one token
-    interval); the other events are not delayed.
+    ``events`` are the dialect's (SSE events, websocket messages); one whose ``token`` attribute is
+    true carries generated text. ``after=N`` counts events already sent (for chat completions one
+    event is one chunk); a fault whose ``after`` is beyond the end of the stream acts just before
+    the last event (``[DONE]``, or ``response.completed``), so a cut stream never completes.
+    ``slow`` schedules token events at ``start + ttft + i / tokens_per_second`` (``ttft``
+    defaults to one token interval); the other events are not delayed.
     """
     slow = [f for f in faults if f.kind == "slow"]
     ttft = None
@@ -273,7 +150,7 @@ def shape_stream(events: Iterator[StreamItem], faults: Sequence[StreamFault]) ->
         upcoming = next(iterator, None)
         if started is None:
             started = time.monotonic()
-        if not isinstance(item, SSEEvent):
+        if isinstance(item, StreamIntent):
             yield item
             continue
         last_event = upcoming is None  # a fault not yet due acts before the final event
@@ -283,17 +160,14 @@ def shape_stream(events: Iterator[StreamItem], faults: Sequence[StreamFault]) ->
                 yield Pause(float(fault.params["seconds"]))
             elif fault.kind == "malformed_chunk":
                 data = fault.params.get("data")
-                if data is None:
-                    yield RawFrame(MALFORMED_CHUNK)
-                else:
-                    yield RawFrame(data.encode() if isinstance(data, str) else data)
+                yield Garbage(data.encode() if isinstance(data, str) else data)
             elif fault.kind == "stream_cut":
-                yield Disconnect()
+                yield Cut()
                 return
             elif fault.kind == "stream_error":
-                yield stream_error_event(fault.params.get("message"))
+                yield StreamFailure(fault.params.get("message"))
                 return
-        if (ttft is not None or tps is not None) and is_token_event(item):
+        if (ttft is not None or tps is not None) and getattr(item, "token", False):
             due = started + (ttft or 0.0) + (tokens / tps if tps else 0.0)
             wait = due - time.monotonic()
             if wait > 0:

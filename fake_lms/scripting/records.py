@@ -16,10 +16,20 @@ import re
 import time as _time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
-from fake_lms.api.types import ApiRequest
 from fake_lms.model.engine import content_text
+
+
+class HttpRequest(Protocol):
+    """What a record is made from (``fake_lms.api.types.ApiRequest`` has this shape)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str]
+
 
 REDACTED = "<redacted>"
 # header names whose values are credentials (compared lower-case)
@@ -99,8 +109,11 @@ class Headers(Mapping[str, str]):
 class RequestRecord:
     """One request received by the fake (oldest first in ``fake.requests``).
 
-    ``json`` is the parsed body (``None`` when empty or not JSON), parsed on first use so that
-    recording costs next to nothing; ``body`` the raw bytes; ``status`` the status answered
+    ``api`` is the dialect that carried it (``openai``, ``anthropic``, ``native_v0``,
+    ``native_v1``, ``sdk``) and ``operation`` what it asked (``chat``, ``complete``, ``embed``,
+    ``list``, ``load``, ``unload``, ``download``, ...), ``None`` for a path LM Studio does not
+    serve. ``json`` is the parsed body (``None`` when empty or not JSON), parsed on first use so
+    that recording costs next to nothing; ``body`` the raw bytes; ``status`` the status answered
     (``None`` while in flight); ``faults`` the injected faults that acted on it; ``scripted``
     whether a scripted reply answered it."""
 
@@ -116,6 +129,8 @@ class RequestRecord:
         status: int | None = None,
         faults: list[str] | None = None,
         scripted: bool = False,
+        api: str | None = None,
+        operation: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -127,6 +142,8 @@ class RequestRecord:
         self.status = status
         self.faults = faults if faults is not None else []
         self.scripted = scripted
+        self.api = api
+        self.operation = operation
 
     @property
     def json(self) -> Any:
@@ -142,7 +159,9 @@ class RequestRecord:
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def from_api_request(cls, req: ApiRequest) -> RequestRecord:
+    def from_api_request(
+        cls, req: HttpRequest, *, api: str | None = None, operation: str | None = None
+    ) -> RequestRecord:
         return cls(
             method=req.method,
             path=req.path,
@@ -150,6 +169,8 @@ class RequestRecord:
             body=bytes(req.body),
             query={k: redact(k, v) for k, v in req.query.items()} if req.query else {},
             time=_time.time(),
+            api=api,
+            operation=operation,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +190,8 @@ class RequestRecord:
             "status": self.status,
             "faults": list(self.faults),
             "scripted": self.scripted,
+            "api": self.api,
+            "operation": self.operation,
         }
 
     @classmethod
@@ -185,6 +208,8 @@ class RequestRecord:
             status=data.get("status"),
             faults=list(data.get("faults") or []),
             scripted=bool(data.get("scripted")),
+            api=data.get("api"),
+            operation=data.get("operation"),
         )
 
     # -- fields --------------------------------------------------------------------------------
@@ -243,7 +268,7 @@ class RequestRecord:
 
     @property
     def tools(self) -> list[Any] | None:
-        return self.get("tools")
+        return cast("list[Any] | None", self.get("tools"))
 
     @property
     def tool_names(self) -> list[str]:
@@ -278,7 +303,7 @@ class RequestRecord:
         for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
             value = self.get(name)
             if value is not None:
-                return value
+                return cast("int", value)
         return None
 
     @property
@@ -355,6 +380,8 @@ _RECORD_FIELDS = frozenset(
         "status",
         "faults",
         "scripted",
+        "api",
+        "operation",
         "model",
         "messages",
         "last_user_message",

@@ -1,14 +1,15 @@
 """Scripted replies and injected faults: the rules a test registers, and how requests pick them.
 
-``Script`` is what ``Context.scripts`` holds. The protocol layer asks it two things:
+``Script`` is what ``Context.scripts`` holds. It speaks in operations and intents, never in URL
+paths or HTTP bodies, so a rule written once applies to every dialect. It is asked two things:
 
-* ``before(request)`` — called by ``LMStudioApp.handle`` after authentication and before routing;
-  returns a reply that replaces the normal one (an error status, a reset connection, "No models
-  loaded", context length exceeded) or ``None``. ``expire`` faults act here too.
-* ``match(endpoint=..., body=..., model=..., messages=..., request=...)`` — called by the
-  generation handlers once the model is resolved; returns ``None`` (nothing scripted) or a
-  :class:`ScriptResult` whose ``text`` / ``tool_calls`` replace the engine's content and whose
-  ``shape_stream`` adds pacing, stalls, cuts and bad chunks to a streamed reply.
+* ``before(record)`` — by a dialect after authentication and before routing; returns an intent
+  (``fake_lms.scripting.intents``: fail with a status, drop the connection, "No models loaded",
+  context length exceeded) that the dialect renders, or ``None``. ``expire`` faults act here too.
+* ``match(operation=..., record=..., model=..., tools_allowed=...)`` — by the core's exchange
+  once the model is resolved; returns ``None`` (nothing scripted) or a :class:`ScriptResult`
+  whose ``text`` / ``tool_calls`` replace the engine's content and whose ``shape_stream`` adds
+  pauses, cuts, garbage and errors (as intents) to the dialect's stream.
 
 Rule selection
 --------------
@@ -25,9 +26,11 @@ Matching (``match=``)
 the string; a compiled regex: searched in the last user message; a callable: ``f(record) -> bool``
 (a :class:`~fake_lms.scripting.records.RequestRecord`); a dict (also the control API's JSON form), all
 keys must hold: ``model`` (name or list), ``contains``, ``regex``, ``path`` (path or list),
-``headers`` ({name: value}), ``stream`` (bool). Unless ``path`` is given, rules only apply to
-model requests (``MODEL_PATHS``: chat, completions, responses, embeddings, messages, and the
-native chat endpoints) — never to listings, probes or the control API.
+``api`` (``openai``, ``anthropic``, ``native_v0``, ``native_v1``, ``sdk``, or a list),
+``operation`` (``chat``, ``complete``, ``embed``, ``load``, ``list``, ..., or a list),
+``headers`` ({name: value}), ``stream`` (bool). Unless ``path`` or ``operation`` is given,
+rules only apply to model requests (operations chat, complete and embed, on every dialect) —
+never to listings, loads, probes or the control API.
 """
 
 from __future__ import annotations
@@ -41,32 +44,27 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fake_lms.api import errors
-from fake_lms.api.types import ApiRequest, Reply, StreamItem
 from fake_lms.scripting import faults as F
+from fake_lms.scripting.intents import (
+    BeforeIntent,
+    ContextOverflow,
+    DropConnection,
+    Fail,
+    NoModels,
+    ScriptBroke,
+    StreamIntent,
+)
 from fake_lms.scripting.records import RequestRecord
 
-MODEL_PATHS = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/responses",
-        "/v1/embeddings",
-        "/v1/messages",
-        "/chat/completions",
-        "/completions",
-        "/embeddings",
-        "/api/v0/chat/completions",
-        "/api/v0/completions",
-        "/api/v0/embeddings",
-        "/api/v1/chat",
-    }
-)
-TEXT_ENDPOINTS_EXCLUDED = frozenset({"embeddings"})
-TOOL_CALL_ENDPOINTS = frozenset({"chat", "responses", "messages"})
-MATCH_KEYS = ("model", "contains", "regex", "path", "headers", "stream")
+if TYPE_CHECKING:
+    from fake_lms.model.home import Home
+
+T = TypeVar("T")
+
+MODEL_OPERATIONS = frozenset({"chat", "complete", "embed"})
+MATCH_KEYS = ("model", "contains", "regex", "path", "api", "operation", "headers", "stream")
 
 MatchSpec = Any  # None | str | re.Pattern | Callable[[RequestRecord], bool] | Mapping[str, Any]
 
@@ -97,6 +95,8 @@ class Matcher:
         self.contains: str | None = None
         self.regex: re.Pattern[str] | None = None
         self.paths: tuple[str, ...] = ()
+        self.apis: tuple[str, ...] = ()
+        self.operations: tuple[str, ...] = ()
         self.headers: dict[str, str] = {}
         self.stream: bool | None = None
         self.predicate: Callable[[RequestRecord], Any] | None = None
@@ -133,6 +133,10 @@ class Matcher:
                 self.regex = pattern
             if "path" in spec:
                 self.paths = _str_list("path", spec["path"])
+            if "api" in spec:
+                self.apis = _str_list("api", spec["api"])
+            if "operation" in spec:
+                self.operations = _str_list("operation", spec["operation"])
             if "headers" in spec:
                 if not isinstance(spec["headers"], Mapping):
                     raise ScriptError("match 'headers' must be a mapping of header name to value")
@@ -164,10 +168,14 @@ class Matcher:
         return ("id", id(spec))
 
     def matches(self, record: RequestRecord, model_names: Sequence[str]) -> bool:
-        if self.paths:
-            if record.path not in self.paths:
+        if self.paths and record.path not in self.paths:
+            return False
+        if self.operations:
+            if record.operation not in self.operations:
                 return False
-        elif record.path and record.path not in MODEL_PATHS:  # no path: a handler called without one
+        elif not self.paths and record.operation not in MODEL_OPERATIONS:
+            return False
+        if self.apis and record.api not in self.apis:
             return False
         if self.stream is not None and record.stream != self.stream:
             return False
@@ -216,7 +224,7 @@ def to_json(spec: MatchSpec) -> Any:
     if callable(spec):
         raise ScriptError(
             "a callable match cannot be sent to a fake process; use a model name, a substring, a "
-            "regex or a dict with model/contains/regex/path/headers/stream"
+            "regex or a dict with model/contains/regex/path/api/operation/headers/stream"
         )
     raise ScriptError(f"invalid match {spec!r}")
 
@@ -320,48 +328,26 @@ def _tool_calls(value: Any) -> list[tuple[str, Any]]:
     return calls
 
 
-def expire(home: Any, model: str | None = None) -> list[Any]:
-    """Unload instances as an idle TTL would (``model``: identifier or model key; None: all)."""
-    spec = home.catalog.find(model) if model else None
-    now = time.time()
-    gone = []
-    with home.transaction() as state:
-        keep = []
-        for inst in state.instances:
-            hit = (
-                model is None or inst.identifier == model or (spec is not None and inst.model_key == spec.key)
-            )
-            if hit:
-                gone.append(inst)
-                state.evicted.append(
-                    {"identifier": inst.identifier, "model_key": inst.model_key, "reason": "ttl", "time": now}
-                )
-            else:
-                keep.append(inst)
-        state.instances = keep
-    return gone
-
-
 # --------------------------------------------------------------------------------------------
 # what a matched request gets
 
 
 @dataclass
 class ScriptResult:
-    """Returned by :meth:`Script.match`; read by the protocol handlers."""
+    """Returned by :meth:`Script.match`: the scripted content (``text`` or ``tool_calls``) that
+    replaces the engine's, and the stream faults :meth:`shape_stream` applies."""
 
-    reply: Reply | None = None
     text: str | None = None
     tool_calls: list[tuple[str, Any]] | None = None
     stream_faults: list[F.StreamFault] = field(default_factory=list)
     errors: list[BaseException] | None = None
 
-    def shape_stream(self, events: Iterator[StreamItem]) -> Iterator[StreamItem]:
+    def shape_stream(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
         if not self.stream_faults:
             return events
         return self._shaped(events)
 
-    def _shaped(self, events: Iterator[StreamItem]) -> Iterator[StreamItem]:
+    def _shaped(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
         try:
             yield from F.shape_stream(events, self.stream_faults)
         except GeneratorExit:
@@ -375,8 +361,8 @@ class ScriptResult:
 class Script:
     """The rules of one fake server (``ctx.scripts``). Thread-safe."""
 
-    def __init__(self, ctx: Any, *, handler_errors: list[BaseException] | None = None) -> None:
-        self.ctx = ctx
+    def __init__(self, home: Home, *, handler_errors: list[BaseException] | None = None) -> None:
+        self.home = home
         self.handler_errors = handler_errors if handler_errors is not None else []
         self._rules: list[Rule] = []
         self._lock = threading.RLock()
@@ -455,46 +441,39 @@ class Script:
             return list(self._rules)
 
     # -- lookup helpers ------------------------------------------------------------------------
-    def _record(self, req: ApiRequest) -> RequestRecord:
-        record = req.record
-        if not isinstance(record, RequestRecord):  # app.handle called without the server
-            record = req.record = RequestRecord.from_api_request(req)
-        return record
-
     def _names(self, record: RequestRecord, resolved: str | None = None) -> list[str]:
         names = [n for n in (record.model, resolved) if n]
-        catalog = self.ctx.home.catalog
+        catalog = self.home.catalog
         for name in list(names):
             spec = catalog.find(name)
             if spec is not None and spec.key not in names:
                 names.append(spec.key)
         if resolved:
-            for inst in self.ctx.home.instances():
+            for inst in self.home.instances():
                 if inst.identifier == resolved and inst.model_key not in names:
                     names.append(inst.model_key)
         return names
 
-    def _report(self, exc: BaseException, req: ApiRequest) -> Reply:
+    def _report(self, exc: BaseException, record: RequestRecord) -> ScriptBroke:
         self.handler_errors.append(exc)
         print(
-            f"fake LM Studio: error in a scripted rule for {req.method} {req.path}:\n"
+            f"fake LM Studio: error in a scripted rule for {record.method} {record.path}:\n"
             + traceback.format_exc(),
             file=sys.stderr,
         )
-        return errors.internal_error(f"{type(exc).__name__}: {exc}")
+        return ScriptBroke(f"{type(exc).__name__}: {exc}")
 
-    # -- hooks called by the protocol layer ----------------------------------------------------
-    def before(self, req: ApiRequest) -> Reply | None:
+    # -- hooks called by the core and the dialects ------------------------------------------------
+    def before(self, record: RequestRecord) -> BeforeIntent | None:
         """Faults that act before routing. ``None``: route the request normally."""
         if not self._rules:
             return None
         try:
-            return self._before(req)
+            return self._before(record)
         except Exception as exc:  # e.g. a match callable raised: re-raised by check_handler_errors
-            return self._report(exc, req)
+            return self._report(exc, record)
 
-    def _before(self, req: ApiRequest) -> Reply | None:
-        record = self._record(req)
+    def _before(self, record: RequestRecord) -> BeforeIntent | None:
         names: list[str] | None = None
         chosen: Rule | None = None
         expired: list[Rule] = []
@@ -513,14 +492,14 @@ class Script:
                 chosen = rule
                 break
         for rule in expired:
-            expire(self.ctx.home, rule.params.get("model") or record.model)
+            self.home.expire(rule.params.get("model") or record.model)
             record.faults.append("expire")
         if chosen is None:
             return None
         params = chosen.params
         record.faults.append(f"status {params['status']}" if chosen.kind == "status" else chosen.kind)
         if chosen.kind == "status":
-            return F.status_reply(
+            return Fail(
                 params["status"],
                 message=params.get("message"),
                 retry_after=params.get("retry_after"),
@@ -529,25 +508,29 @@ class Script:
                 model=record.model,
             )
         if chosen.kind == "connection_reset":
-            return F.connection_reset_reply()
+            return DropConnection()
         if chosen.kind == "no_models_loaded":
-            return F.no_models_loaded_reply(req.path)
-        return F.context_length_reply(params.get("message"))
+            return NoModels()
+        return ContextOverflow(params.get("message"))
 
     def match(
         self,
         *,
-        endpoint: str,
-        body: Mapping[str, Any],
+        operation: str,
+        record: RequestRecord | None,
         model: str | None = None,
-        messages: list[dict[str, Any]] | None = None,
-        request: ApiRequest | None = None,
+        tools_allowed: bool = True,
     ) -> ScriptResult | None:
-        """The scripted reply and stream faults for a generation request (``None``: nothing)."""
+        """The scripted reply and stream faults for a model request (``None``: nothing).
+
+        ``operation``: ``chat``, ``complete`` or ``embed`` (replies never answer embeddings);
+        ``model``: the instance that serves it; ``tools_allowed``: whether the dialect carries
+        tool calls (a scripted tool call answers only there)."""
         if not self._rules:
             return None
-        record = self._record(request) if request is not None else RequestRecord("POST", "", json=dict(body))
-        stream = bool(body.get("stream"))
+        if record is None:
+            record = RequestRecord("POST", "", operation=operation)
+        stream = record.stream
         names = self._names(record, model)
         reply_rule: Rule | None = None
         stream_faults: list[Rule] = []
@@ -558,8 +541,8 @@ class Script:
                 for r in self._rules
                 if r.op == "reply"
                 and r.active
-                and endpoint not in TEXT_ENDPOINTS_EXCLUDED
-                and (r.kind != "tool_calls" or endpoint in TOOL_CALL_ENDPOINTS)
+                and operation != "embed"
+                and (r.kind != "tool_calls" or (tools_allowed and operation == "chat"))
                 and r.matcher.matches(record, names)
             ]
             for i, rule in enumerate(replies):

@@ -11,7 +11,7 @@ LM Studio's model record. Backends report problems by raising
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -62,6 +62,7 @@ class PredictRequest:
     config: Mapping[str, Any]  # the flattened prediction config stack (``llm.prediction.*``)
     raw_prompt: str | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)  # OpenAI-style function tools
+    endpoint: str = "predict"  # or "completeRawText"
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,22 @@ class Fragment:
     reasoning_type: ReasoningType = "none"
 
 
+Shaper = Callable[[Iterator[Any]], Iterator[Any]]
+
+
+def unshaped(events: Iterator[Any]) -> Iterator[Any]:
+    return events
+
+
 @dataclass
 class Prediction:
-    """What a prediction produces, plus how the fake should deliver it (pacing and faults)."""
+    """What a prediction produces, and how the fake should deliver it.
+
+    ``shape`` wraps the stream of the prediction's events (fragments, tool-call messages, and a
+    last ``success`` event; each event's ``token`` attribute says whether it carries generated
+    text) and may put the session's actions between them: ``Wait`` (pacing, stalls), ``Close``
+    (a dropped connection), ``SendRaw`` (a frame that is not JSON), or raise ``SdkError`` (a
+    mid-stream failure). That is how the test's stream faults reach the SDK."""
 
     fragments: list[Fragment]
     stop_reason: str
@@ -82,13 +96,7 @@ class Prediction:
     model_info: dict[str, Any]  # the instance that answered
     load_config: dict[str, Any]  # KV
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # wire toolCallRequest objects
-    first_token_seconds: float = 0.0
-    token_seconds: float = 0.0
-    cut_after: int | None = None  # drop the connection after this many fragments
-    error_after: tuple[int, str] | None = None  # channelError after this many fragments
-    garbage_after: int | None = None  # a frame that is not JSON after this many fragments
-    stall_after: tuple[int, float] | None = None  # silence of N seconds after this many fragments
-    log_input: str = ""  # for diagnostics.streamLogs
+    shape: Shaper = unshaped
 
 
 class Backend(Protocol):

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fake_lms.sdk import models
 from fake_lms.sdk.backend import Fragment, Prediction, PredictRequest
 from fake_lms.sdk.protocol import (
     Close,
-    SdkError,
-    SendRaw,
-    Wait,
     bad_parameter,
     kv,
     stack_fields,
@@ -27,6 +25,8 @@ from fake_lms.sdk.protocol import (
 from fake_lms.sdk.registry import Channel, Endpoints, RpcCall, specifier
 
 COMPLETE_MODE_LAYER = "completeModeFormatting"  # the Python SDK's complete() adds it (spec §7)
+NOMINAL_TOKENS_PER_SECOND = 100.0
+NOMINAL_FIRST_TOKEN_SECONDS = 0.01
 
 
 # -- history and config -------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def history_messages(endpoint: str, history: Any) -> list[dict[str, Any]]:
             raise bad_parameter(endpoint, "a history message's 'content' must be a list of parts")
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
+        results: list[Mapping[str, Any]] = []
         for part in parts:
             if not isinstance(part, Mapping):
                 continue
@@ -97,7 +97,8 @@ def tools_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     value = config.get("llm.prediction.tools")
     if not isinstance(value, Mapping) or value.get("type") != "toolArray":
         return []
-    return [t for t in value.get("tools") or () if isinstance(t, Mapping) and t.get("type") == "function"]
+    tools = value.get("tools") or ()
+    return [dict(t) for t in tools if isinstance(t, Mapping) and t.get("type") == "function"]
 
 
 # -- wire shapes --------------------------------------------------------------------------------
@@ -117,12 +118,12 @@ def fragment_message(fragment: Fragment) -> dict[str, Any]:
 
 
 def _stats(prediction: Prediction, stop_reason: str, predicted: int) -> dict[str, Any]:
-    seconds = prediction.first_token_seconds + prediction.token_seconds * predicted
+    # the fake does not time itself (the session knows no clock): nominal timings
     return {
         "stopReason": stop_reason,
-        "tokensPerSecond": round(predicted / seconds, 3) if seconds > 0 else 100.0,
-        "timeToFirstTokenSec": prediction.first_token_seconds or 0.01,
-        "totalTimeSec": round(seconds, 6) or 0.01,
+        "tokensPerSecond": NOMINAL_TOKENS_PER_SECOND,
+        "timeToFirstTokenSec": NOMINAL_FIRST_TOKEN_SECONDS,
+        "totalTimeSec": round(NOMINAL_FIRST_TOKEN_SECONDS + predicted / NOMINAL_TOKENS_PER_SECOND, 6),
         "promptTokensCount": prediction.prompt_tokens,
         "predictedTokensCount": predicted,
         "totalTokensCount": prediction.prompt_tokens + predicted,
@@ -143,49 +144,54 @@ def _prompt_progress(prompt_tokens: int, done: bool) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Event:
+    """One message of a prediction, before the test's stream faults shape the stream (``token``:
+    it carries generated text, so ``slow`` paces it)."""
+
+    message: dict[str, Any] | None  # None: the final ``success``, built once the stream has run
+    token: bool = False
+    fragment: Fragment | None = None
+
+
+def _events(prediction: Prediction) -> Iterator[Event]:
+    for fragment in prediction.fragments:
+        yield Event(fragment_message(fragment), True, fragment)
+    for call in prediction.tool_calls:
+        yield Event({"type": "toolCallGenerationStart", "toolCallId": call.get("id")})
+        yield Event({"type": "toolCallGenerationNameReceived", "name": call["name"]})
+        arguments = json.dumps(call.get("arguments") or {}, separators=(",", ":"))
+        yield Event({"type": "toolCallGenerationArgumentFragmentGenerated", "content": arguments}, True)
+        yield Event({"type": "toolCallGenerationEnd", "toolCallRequest": call})
+    yield Event(None)
+
+
 def stream_prediction(channel: Channel, request: PredictRequest) -> Iterator[Any]:
-    """Run one prediction on a channel: the messages, the pacing and the faults the backend asks for."""
+    """Run one prediction on a channel: its messages, with the pacing and faults the backend's
+    ``shape`` puts between them, and a ``cancel`` honoured between any two of them."""
     prediction = channel.backend.predict(request)
     yield _prompt_progress(prediction.prompt_tokens, False)
     yield _prompt_progress(prediction.prompt_tokens, True)
-    if prediction.first_token_seconds > 0 and not channel.cancelled:
-        yield Wait(prediction.first_token_seconds)
     sent: list[Fragment] = []
-    total = len(prediction.fragments)
-    for index in range(total + 1):
-        if prediction.cut_after == index:
-            yield Close(abrupt=True)
-            return
-        if prediction.error_after is not None and prediction.error_after[0] == index:
-            raise SdkError(prediction.error_after[1])
-        if prediction.garbage_after == index:
-            yield SendRaw(
-                '{"type":"channelSend","channelId":' + str(channel.id) + ',"message":{"type":"fragm'
-            )
-        if index == total or channel.cancelled:
+    finished = False
+    for item in prediction.shape(_events(prediction)):
+        if not isinstance(item, Event):
+            yield item  # Wait, Close or SendRaw
+            if isinstance(item, Close):
+                return
+            continue
+        if channel.cancelled:
             break
-        if prediction.stall_after is not None and prediction.stall_after[0] == index:
-            yield Wait(prediction.stall_after[1])
-            if channel.cancelled:
-                break
-        if index and prediction.token_seconds > 0:
-            yield Wait(prediction.token_seconds)
-            if channel.cancelled:
-                break
-        fragment = prediction.fragments[index]
-        yield fragment_message(fragment)
-        sent.append(fragment)
-    cancelled = channel.cancelled
-    stop_reason = "userStopped" if cancelled else prediction.stop_reason
-    predicted = sum(f.tokens_count for f in sent)
-    if not cancelled:
-        for call in prediction.tool_calls:
-            yield {"type": "toolCallGenerationStart", "toolCallId": call.get("id")}
-            yield {"type": "toolCallGenerationNameReceived", "name": call["name"]}
-            arguments = json.dumps(call.get("arguments") or {}, separators=(",", ":"))
-            yield {"type": "toolCallGenerationArgumentFragmentGenerated", "content": arguments}
-            yield {"type": "toolCallGenerationEnd", "toolCallRequest": call}
-        predicted = prediction.predicted_tokens
+        if item.message is None:
+            finished = True
+            break
+        yield item.message
+        if item.fragment is not None:
+            sent.append(item.fragment)
+    if not finished and not channel.cancelled:
+        return  # the shaped stream ended early without a failure: nothing more to send
+    stop_reason = prediction.stop_reason if finished else "userStopped"
+    predicted = prediction.predicted_tokens if finished else sum(f.tokens_count for f in sent)
     yield {
         "type": "success",
         "stats": _stats(prediction, stop_reason, predicted),
@@ -227,7 +233,8 @@ def complete_raw_text(channel: Channel) -> Iterator[Any]:
         raise bad_parameter(channel.endpoint, "'rawPrompt' must be a string")
     config = stack_fields(param.get("predictionConfigStack"))
     messages = [{"role": "user", "content": prompt}]
-    yield from stream_prediction(channel, PredictRequest(spec, messages, config, prompt))
+    request = PredictRequest(spec, messages, config, prompt, endpoint="completeRawText")
+    yield from stream_prediction(channel, request)
 
 
 def apply_prompt_template(call: RpcCall) -> Any:

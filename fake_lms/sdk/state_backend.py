@@ -16,17 +16,17 @@ Records of SDK calls are listed in ``fake.requests`` with method ``WS`` and path
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
 
-from fake_lms.api.types import ApiRequest
-from fake_lms.core.context import Context
+from fake_lms.core import exchange
+from fake_lms.core.context import Context, Resolved
+from fake_lms.core.errors import CoreError
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
@@ -36,7 +36,17 @@ from fake_lms.model.home import (
     ModelNotDownloaded,
     ModelNotInCatalog,
 )
-from fake_lms.scripting import faults as F
+from fake_lms.scripting.intents import (
+    ContextOverflow,
+    Cut,
+    DropConnection,
+    Fail,
+    Garbage,
+    NoModels,
+    Pause,
+    ScriptBroke,
+    StreamFailure,
+)
 from fake_lms.scripting.records import RequestRecord
 from fake_lms.sdk import info as records
 from fake_lms.sdk.auth import Authenticator
@@ -47,11 +57,15 @@ from fake_lms.sdk.backend import (
     PendingLoad,
     Prediction,
     PredictRequest,
+    Shaper,
     Specifier,
 )
 from fake_lms.sdk.protocol import (
+    Close,
     Disconnect,
     SdkError,
+    SendRaw,
+    Wait,
     checked_number,
     identifier_not_found,
     kv,
@@ -61,6 +75,13 @@ from fake_lms.sdk.protocol import (
 
 LOG_LIMIT = 1000
 _BUILD = 1
+# LM Studio's words for a crashed model and an overflowing context (as the REST dialects use them)
+STREAM_ERROR_MESSAGE = "The model has crashed without additional information. (Exit code: null)"
+CONTEXT_LENGTH_MESSAGE = (
+    "The number of tokens to keep from the initial prompt is greater than the context length. "
+    "Try to load the model with a larger context length, or provide a shorter input."
+)
+Operation = Literal["chat", "complete", "embed", "load", "unload"]
 
 
 class StateBackend:
@@ -184,6 +205,8 @@ class StateBackend:
     def get_or_load(
         self, domain: Domain, identifier: str, ttl_seconds: float | None, config: Mapping[str, Any]
     ) -> dict[str, Any] | PendingLoad:
+        body = {"model": identifier, "ttl": ttl_seconds}
+        self._record(f"/{domain}/getOrLoad", "load", body)
         found = self._find(domain, Specifier(query={"identifier": identifier}))
         if found is not None:
             self._touch(found[0])
@@ -200,6 +223,13 @@ class StateBackend:
         return PendingLoad(records.model_info(spec), self.home.settings.load_delay(spec), ("jit", request))
 
     def plan_load(self, request: LoadRequest) -> PendingLoad:
+        body = {
+            "model": request.model_key,
+            "identifier": request.identifier,
+            "ttl": request.ttl_seconds,
+            "context_length": request.context_length,
+        }
+        self._record(f"/{request.domain}/loadModel", "load", body)
         spec = self._downloaded_spec(request.domain, request.model_key, jit=False)
         if request.identifier and self.home.find_instance(request.identifier) is not None:
             raise SdkError(f'A model with the identifier "{request.identifier}" is already loaded.')
@@ -237,6 +267,7 @@ class StateBackend:
         return records.instance_info(spec, result.instance), evicted
 
     def unload(self, domain: Domain, identifier: str) -> None:
+        self._record(f"/{domain}/unloadModel", "unload", {"model": identifier})
         try:
             self.home.unload(identifier)
         except InstanceNotFound:
@@ -255,59 +286,51 @@ class StateBackend:
         self.home.touch(inst.identifier, time.time(), known=inst)
 
     # -- scripting -------------------------------------------------------------------------------
-    def _script(
-        self, path: str, body: dict[str, Any], resolved: str, *, generation: bool
-    ) -> tuple[Any, RequestRecord]:
-        """Apply the test's rules to one SDK call: before-routing faults raise; the scripted reply
-        and stream faults (generation only) are returned with the call's record."""
-        api_request = ApiRequest("POST", "", {}, json.dumps(body).encode())
+    def _record(self, path: str, operation: Operation, body: dict[str, Any]) -> RequestRecord:
+        """Record one SDK call (``fake.requests``) and let the test's before-routing faults act on
+        it: a failure becomes the SDK's error, a dropped connection a dropped websocket."""
+        record = RequestRecord(
+            "WS", path, body=json.dumps(body).encode(), time=time.time(), api="sdk", operation=operation
+        )
+        if self.on_record is not None:
+            self.on_record(record)
         scripts = self.ctx.scripts
-        script = None
-        record: RequestRecord | None = None
-        try:
-            if scripts is not None:
-                reply = scripts.before(api_request)
-                record = api_request.record
-                if reply is not None:
-                    self._before_fault(record, reply)
-                if generation:
-                    script = scripts.match(
-                        endpoint="chat",
-                        body=body,
-                        model=resolved,
-                        messages=body.get("messages"),
-                        request=api_request,
-                    )
-                    record = api_request.record
-        finally:
-            if record is None:
-                record = RequestRecord.from_api_request(api_request)
-            record.method, record.path = "WS", path
-            if self.on_record is not None:
-                self.on_record(record)
-        return script, record
+        intent = scripts.before(record) if scripts is not None else None
+        if intent is None:
+            return record
+        record.status = 500
+        if isinstance(intent, DropConnection):
+            raise Disconnect()
+        if isinstance(intent, NoModels):
+            raise no_model_matching_query({}, [])
+        if isinstance(intent, ContextOverflow):
+            raise SdkError(intent.message or CONTEXT_LENGTH_MESSAGE)
+        if isinstance(intent, Fail):
+            record.status = intent.status
+            raise SdkError(_fail_message(intent))
+        if isinstance(intent, ScriptBroke):
+            raise SdkError(intent.message)
+        raise SdkError(f"Unexpected scripted fault {intent!r}")
 
     @staticmethod
-    def _before_fault(record: Any, reply: Any) -> None:
-        kinds = list(getattr(record, "faults", ()) or ())
-        kind = kinds[-1] if kinds else ""
-        if kind == "connection_reset":
-            raise Disconnect()
-        if kind == "no_models_loaded":
-            raise no_model_matching_query({}, [])
-        if kind == "context_length_exceeded":
-            message = None
-            with contextlib.suppress(Exception):
-                message = json.loads(reply.body_bytes())["error"]
-            raise SdkError(message if isinstance(message, str) else F.CONTEXT_LENGTH_MESSAGE)
-        message = f"Request failed with status {reply.status}"
-        with contextlib.suppress(Exception):
-            error = json.loads(reply.body_bytes()).get("error")
-            if isinstance(error, Mapping):
-                error = error.get("message")
-            if isinstance(error, str) and error:
-                message = error
-        raise SdkError(message)
+    def _shaper(ex: exchange.Exchange) -> Shaper:
+        """The test's stream faults as the session's actions (the SDK dialect's rendering of
+        ``fake_lms.scripting.intents``)."""
+
+        def shape(events: Iterator[Any]) -> Iterator[Any]:
+            for item in ex.shape(events):
+                if isinstance(item, Pause):
+                    yield Wait(item.seconds)
+                elif isinstance(item, Cut):
+                    yield Close(abrupt=True)
+                elif isinstance(item, Garbage):
+                    yield SendRaw(item.data.decode("utf-8", "replace") if item.data else MALFORMED_MESSAGE)
+                elif isinstance(item, StreamFailure):
+                    raise SdkError(item.message or STREAM_ERROR_MESSAGE)
+                else:
+                    yield item
+
+        return shape
 
     # -- generation ------------------------------------------------------------------------------
     def predict(self, request: PredictRequest) -> Prediction:
@@ -323,43 +346,36 @@ class StateBackend:
         choice = config.get("llm.prediction.toolChoice")
         if isinstance(choice, Mapping) and choice.get("type") == "mode":
             tool_choice = choice.get("mode") or "auto"
+        completing = request.raw_prompt is not None and not request.tools
+        operation: exchange.Operation = "complete" if completing else "chat"
         body: dict[str, Any] = {"model": request.specifier.describe(), "stream": True}
-        if request.raw_prompt is not None and not request.tools:
+        if completing:
             body["prompt"] = request.raw_prompt
-            body["messages"] = [{"role": "user", "content": request.raw_prompt}]
-        else:
-            body["messages"] = request.messages
+        body["messages"] = request.messages
         if request.tools:
             body["tools"] = request.tools
         if max_tokens is not None:
             body["max_tokens"] = int(max_tokens)
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
-        path = "/llm/completeRawText" if "prompt" in body else "/llm/predict"
-        script, record = self._script(path, body, inst.identifier, generation=True)
-        self._touch(inst)
-        limit = int(max_tokens) if max_tokens is not None else None
-        if "prompt" in body:
-            gen = engine.generate_completion(
-                spec,
-                request.raw_prompt or "",
-                max_tokens=limit,
-                stop=stop,
-                scripted_text=script.text if script else None,
-            )
-        else:
-            gen = engine.generate_chat(
-                spec,
-                request.messages,
-                tools=request.tools or None,
-                tool_choice=tool_choice,
-                json_schema=schema,
-                max_tokens=limit,
-                stop=stop,
-                scripted_text=script.text if script else None,
-                scripted_tool_calls=script.tool_calls if script else None,
-            )
-        self.ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+        record = self._record(f"/llm/{request.endpoint}", operation, body)
+        ask = exchange.Ask(
+            operation,
+            inst.identifier,
+            record=record,
+            messages=request.messages,
+            prompt=request.raw_prompt,
+            tools=request.tools or None,
+            tool_choice=tool_choice,
+            json_schema=schema,
+            max_tokens=int(max_tokens) if max_tokens is not None else None,
+            stop=stop,
+        )
+        try:
+            ex = exchange.generate(self.ctx, ask, Resolved(inst, spec))
+        except CoreError as exc:
+            raise SdkError(exc.message) from None
+        gen = ex.generation
         calls = []
         for call in gen.tool_calls:
             try:
@@ -374,7 +390,8 @@ class StateBackend:
                     "arguments": arguments if isinstance(arguments, dict) else {"value": arguments},
                 }
             )
-        prediction = Prediction(
+        record.status = 200
+        return Prediction(
             fragments=[Fragment(token) for token in gen.content_tokens],
             stop_reason=gen.stop_reason,
             prompt_tokens=gen.prompt_tokens,
@@ -382,43 +399,18 @@ class StateBackend:
             model_info=records.instance_info(spec, inst),
             load_config=kv({"llm.load.contextLength": inst.context_length}),
             tool_calls=calls,
+            shape=self._shaper(ex),
         )
-        if script is not None:
-            self._shape(prediction, script.stream_faults)
-        record.status = 200
-        return prediction
-
-    @staticmethod
-    def _shape(prediction: Prediction, stream_faults: list[F.StreamFault]) -> None:
-        for fault in stream_faults:
-            params = fault.params
-            if fault.kind == "slow":
-                if params.get("ttft"):
-                    prediction.first_token_seconds = float(params["ttft"])
-                if params.get("tokens_per_second"):
-                    prediction.token_seconds = 1.0 / float(params["tokens_per_second"])
-            elif fault.kind == "stall":
-                prediction.stall_after = (int(params["after"]), float(params["seconds"]))
-            elif fault.kind == "stream_cut":
-                prediction.cut_after = int(params["after"])
-            elif fault.kind == "malformed_chunk":
-                prediction.garbage_after = int(params["after"])
-            elif fault.kind == "stream_error":
-                prediction.error_after = (
-                    int(params["after"]),
-                    params.get("message") or F.STREAM_ERROR_MESSAGE,
-                )
 
     def embed(self, specifier: Specifier, text: str) -> list[float]:
-        inst, spec = self._required("embedding", specifier)
-        self._script(
-            "/embedding/embedString",
-            {"model": inst.identifier, "input": text},
-            inst.identifier,
-            generation=False,
-        )
-        self._touch(inst)
-        return engine.embed(text, spec.embedding_dimensions)
+        inst, _ = self._required("embedding", specifier)
+        record = self._record("/embedding/embedString", "embed", {"model": inst.identifier, "input": text})
+        try:
+            result = exchange.embed(self.ctx, [text], model=inst.identifier, record=record)
+        except CoreError as exc:
+            raise SdkError(exc.message) from None
+        record.status = 200
+        return result.vectors[0]
 
     def tokenize(self, domain: Domain, specifier: Specifier, text: str) -> list[int]:
         self._required(domain, specifier)
@@ -455,6 +447,22 @@ class StateBackend:
             }
         )
         self._log({"type": "llm.prediction.output", "output": output, "modelIdentifier": model_identifier})
+
+
+MALFORMED_MESSAGE = '{"type":"channelSend","channelId":'
+
+
+def _fail_message(intent: Fail) -> str:
+    if intent.message:
+        return intent.message
+    body = intent.body
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            error = error.get("message")
+        if isinstance(error, str) and error:
+            return error
+    return f"Request failed with status {intent.status}"
 
 
 def _token_id(token: str) -> int:

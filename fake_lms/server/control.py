@@ -1,4 +1,4 @@
-"""The control API of a fake LM Studio process, and a small client for it.
+"""The control API of a fake LM Studio process (its client: ``fake_lms.scripting.remote``).
 
 A suite run with ``--lmstudio-mode=fake`` talks to one shared fake *process*; tests script it over
 HTTP, on the fake's own port, under ``/__fake__/``:
@@ -32,18 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from fake_lms.scripting.methods import CONTROL_PREFIX, ScriptingMethods
-from fake_lms.scripting.records import RequestRecord
-from fake_lms.scripting.rules import ScriptError, to_json
+from fake_lms.scripting.remote import CONTROL_PREFIX
+from fake_lms.scripting.rules import ScriptError
+from fake_lms.server.http import JSON_TYPE
 
 if TYPE_CHECKING:
-    from fake_lms.scripting.methods import ScriptingMixin
-
-JSON_TYPE = "application/json; charset=utf-8"
-
-
-class ControlError(RuntimeError):
-    """The control API refused a request; ``str()`` is the fake's explanation."""
+    from fake_lms.server.fake import FakeLMStudio
 
 
 def _json(status: int, body: Any) -> Response:
@@ -71,7 +65,7 @@ def _body(request: Request) -> Any:
         raise ScriptError(f"the body is not JSON: {exc}") from None
 
 
-def _script(fake: ScriptingMixin, request: Request) -> Response:
+def _script(fake: FakeLMStudio, request: Request) -> Response:
     if request.method == "GET":
         return _json(200, {"rules": [r.to_dict() for r in fake.script.rules]})
     body = _body(request)
@@ -87,11 +81,11 @@ def _script(fake: ScriptingMixin, request: Request) -> Response:
     return _json(200, {"rules": [r.to_dict() for r in added]})
 
 
-def _requests(fake: ScriptingMixin, request: Request) -> Response:
+def _requests(fake: FakeLMStudio, request: Request) -> Response:
     return _json(200, {"requests": [r.to_dict() for r in fake.requests]})
 
 
-def _reset(fake: ScriptingMixin, request: Request) -> Response:
+def _reset(fake: FakeLMStudio, request: Request) -> Response:
     body = _body(request)
     state = body.get("state", False) if isinstance(body, Mapping) else False
     if not isinstance(state, bool):
@@ -100,7 +94,7 @@ def _reset(fake: ScriptingMixin, request: Request) -> Response:
     return _json(200, {"ok": True, "state": state})
 
 
-def _expire(fake: ScriptingMixin, request: Request) -> Response:
+def _expire(fake: FakeLMStudio, request: Request) -> Response:
     body = _body(request)
     model = body.get("model") if isinstance(body, Mapping) else None
     if model is not None and not isinstance(model, str):
@@ -109,7 +103,7 @@ def _expire(fake: ScriptingMixin, request: Request) -> Response:
     return _json(200, {"expired": [inst.identifier for inst in gone]})
 
 
-def _refuse(fake: ScriptingMixin, request: Request) -> Response:
+def _refuse(fake: FakeLMStudio, request: Request) -> Response:
     body = _body(request)
     seconds = body.get("seconds") if isinstance(body, Mapping) else None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
@@ -125,7 +119,7 @@ def _refuse(fake: ScriptingMixin, request: Request) -> Response:
     return response
 
 
-def _configure(fake: ScriptingMixin, request: Request) -> Response:
+def _configure(fake: FakeLMStudio, request: Request) -> Response:
     body = _body(request)
     if not isinstance(body, Mapping):
         raise ScriptError("configure needs an object of settings")
@@ -149,7 +143,7 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, Request], Response]] = {
 }
 
 
-def respond(fake: ScriptingMixin, request: Request) -> Response:
+def respond(fake: FakeLMStudio, request: Request) -> Response:
     """Answer a request under ``/__fake__/`` (called by the server before anything else)."""
     if not is_loopback(request.remote_addr):
         return _json(403, {"error": "the fake LM Studio control API only answers clients on loopback"})
@@ -166,100 +160,3 @@ def respond(fake: ScriptingMixin, request: Request) -> Response:
         return handler(fake, request)
     except (ScriptError, TypeError, ValueError) as exc:
         return _json(400, {"error": str(exc)})
-
-
-# --------------------------------------------------------------------------------------------
-# client
-
-
-class ControlClient(ScriptingMethods):
-    """Script a fake LM Studio process: ``ControlClient("http://127.0.0.1:1234")``.
-
-    The same methods as ``FakeLMStudio`` (``reply``, ``reply_tool_call``, ``reply_json``, ``fail``,
-    ``fault`` and its conveniences, ``requests``, ``assert_called_with``...), except that ``match``
-    cannot be a Python callable, and ``reset()`` by default keeps the server's state (the run's
-    loaded models): pass ``state=True`` to restore settings and loaded models too.
-    """
-
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        url = url.rstrip("/")
-        if url.endswith("/v1"):
-            url = url[: -len("/v1")]
-        self.url = url
-        self.timeout = timeout
-
-    def _call(self, method: str, name: str, body: Any = None) -> Any:
-        import httpx
-
-        try:
-            response = httpx.request(  # trust_env=False: loopback requests never go to a proxy
-                method,
-                f"{self.url}{CONTROL_PREFIX}{name}",
-                json=body if method == "POST" else None,
-                timeout=self.timeout,
-                trust_env=False,
-            )
-        except httpx.HTTPError as exc:
-            raise ControlError(f"cannot reach the fake LM Studio control API at {self.url}: {exc}") from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200:
-            message = data.get("error") if isinstance(data, dict) else response.text
-            raise ControlError(f"{method} {CONTROL_PREFIX}{name} -> {response.status_code}: {message}")
-        return data
-
-    @staticmethod
-    def _portable(entry: dict[str, Any]) -> dict[str, Any]:
-        ((op, spec),) = entry.items()
-        spec = {k: v for k, v in spec.items() if v is not None or k == "times"}
-        if "match" in spec:
-            spec["match"] = to_json(spec["match"])
-        return {op: spec}
-
-    def _add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "script", self._portable(entry))["rules"][0]
-
-    def script(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Register several entries at once (all or nothing)."""
-        return self._call("POST", "script", [self._portable(e) for e in entries])["rules"]
-
-    @property
-    def rules(self) -> list[dict[str, Any]]:
-        return self._call("GET", "script")["rules"]
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """The requests the fake process received, oldest first (one HTTP call per access)."""
-        return [RequestRecord.from_dict(d) for d in self._call("GET", "requests")["requests"]]
-
-    def reset(self, *, state: bool = False) -> None:
-        self._call("POST", "reset", {"state": state})
-
-    def expire(self, model: str | None = None) -> list[str]:
-        return self._call("POST", "expire", {"model": model})["expired"]
-
-    def refuse_connections(self, seconds: float) -> None:
-        """The fake refuses connections for ``seconds``; returns once it does (it answers first,
-        then stops listening)."""
-        import socket
-        import time
-        from urllib.parse import urlsplit
-
-        self._call("POST", "refuse", {"seconds": seconds})
-        parts = urlsplit(self.url)
-        address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        deadline = time.monotonic() + min(float(seconds), 2.0)
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(address, timeout=0.2).close()
-            except OSError:
-                return
-            time.sleep(0.005)
-
-    def configure(self, **settings: Any) -> dict[str, Any]:
-        return self._call("POST", "configure", settings)["settings"]
-
-    def __repr__(self) -> str:
-        return f"ControlClient({self.url!r})"

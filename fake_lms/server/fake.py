@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 from pytest_httpserver import HTTPServer, HTTPServerError
@@ -22,7 +23,10 @@ from fake_lms.api.app import LMStudioApp
 from fake_lms.core.context import VERSION, Context
 from fake_lms.model.catalog import Catalog, ModelSpec
 from fake_lms.model.home import Home, Settings
-from fake_lms.scripting.methods import API_REQUEST_KEY, ScriptingMixin
+from fake_lms.scripting.methods import ScriptingMethods
+from fake_lms.scripting.records import RequestLog, RequestRecord
+from fake_lms.scripting.remote import CONTROL_PREFIX
+from fake_lms.scripting.rules import Rule, Script
 from fake_lms.sdk.session import Session
 from fake_lms.sdk.state_backend import StateBackend
 from fake_lms.server import http, websocket
@@ -30,11 +34,27 @@ from fake_lms.server import http, websocket
 DEFAULT_PORT = 1234
 
 
+class Refusal:
+    """Returned by ``refuse_connections``: a context manager; ``end()`` serves again."""
+
+    def __init__(self, fake: FakeLMStudio) -> None:
+        self._fake = fake
+
+    def end(self) -> None:
+        self._fake.accept_connections()
+
+    def __enter__(self) -> Refusal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
+
 class PortInUse(OSError):
     """The fake cannot bind its port."""
 
 
-class FakeLMStudio(ScriptingMixin, HTTPServer):
+class FakeLMStudio(ScriptingMethods, HTTPServer):
     """A fake LM Studio: ``with FakeLMStudio() as fake: openai.OpenAI(base_url=fake.base_url)``.
 
     ``home`` is the fake LM Studio home (a new temporary directory by default; never a real
@@ -78,7 +98,15 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
         if log_limit is not None:
             self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
         self._log_limit = log_limit
-        self._init_scripting()  # replies, faults, recorded requests, control API (fake_lms.scripting.methods)
+        # scripting: replies and faults, the requests received, the home to go back to on reset
+        self.script = Script(self.home, handler_errors=self.app.handler_errors)
+        self.ctx.scripts = self.script
+        self._recorded = RequestLog(limit=log_limit)
+        self._inflight: list[None] = []  # one item per request being dispatched (append/pop: atomic)
+        self._refusal_lock = threading.RLock()
+        self._refusing = False
+        self._refusal_timer: threading.Timer | None = None
+        self._baseline = self.home.capture_baseline()
         # the SDK websocket (same port): one backend for every connection; Session options
         # (fail_fast, auth_error_shape) can be changed in sdk_options
         self.sdk_backend = StateBackend(self.ctx, on_record=lambda record: self._recorded.append(record))
@@ -107,7 +135,7 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
     def start(self) -> None:
         if self.is_running():
             raise HTTPServerError("Server is already running")
-        app = Request.application(self.application)  # type: ignore[arg-type]
+        app = Request.application(self.application)
         # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -145,40 +173,50 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
         assert self.server is not None
         self.server.serve_forever(poll_interval=0.05)  # stop() returns within ~50 ms
 
-    def stop(self) -> None:
-        """Stop serving and close every open connection (as a real server going away does)."""
-        server = self.server
-        connections = set(getattr(server, "fake_connections", ()))
-        super().stop()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if server is not None:
-            server.server_close()
-        self.app.close()
-
-    def reset(self, *, state: bool = True) -> None:
-        super().reset(state=state)
-        self.sdk_options.clear()
-        self.sdk_backend.reset()
-
     def clear_log(self) -> None:
         if self._log_limit is not None:
             self.log = collections.deque(maxlen=self._log_limit)  # type: ignore[assignment]
         else:
             super().clear_log()
 
-    # -- dispatch ------------------------------------------------------------------------------
+    # -- the request path: control API, or parse, record and dispatch ---------------------------
+    def application(self, request: Request) -> Response:
+        """werkzeug's entry point: every request but the control API's is parsed once, recorded,
+        and dispatched to the test's pytest-httpserver expectations, if any, or to LM Studio."""
+        if request.path.startswith(CONTROL_PREFIX):
+            from fake_lms.server import control
+
+            return control.respond(self, request)
+        api_request = http.to_api_request(request)
+        record = self.app.record(api_request)
+        self._recorded.append(record)
+        inflight = self._inflight
+        inflight.append(None)
+        try:
+            if self._has_expectations():
+                response = self.dispatch(request)  # pytest-httpserver: expectations first
+            else:
+                response = http.to_response(self.app.handle(api_request), request)
+        finally:
+            inflight.pop()
+        self.log.append((request, response))
+        record.status = response.status_code
+        return response
+
+    def _has_expectations(self) -> bool:
+        return bool(
+            self.handlers
+            or self.oneshot_handlers
+            or self.ordered_handlers
+            or self.permanently_failed
+            or self._readiness_check_pending
+        )
+
     def respond_nohandler(self, request: Request, extra_message: str = "") -> Response:
         """No expectation matched: answer as LM Studio (unless an ordered expectation failed)."""
         if self.permanently_failed:
             return super().respond_nohandler(request, extra_message)
-        return self.lmstudio_response(request)
-
-    def lmstudio_response(self, request: Request) -> Response:
-        api_request = request.environ.get(API_REQUEST_KEY) or http.to_api_request(request)
-        reply = self.app.handle(api_request)
-        return http.to_response(reply, request)
+        return http.to_response(self.app.handle(http.to_api_request(request)), request)
 
     def check_handler_errors(self) -> None:
         """Also re-raise errors raised inside the fake's own LM Studio handlers."""
@@ -198,6 +236,121 @@ class FakeLMStudio(ScriptingMixin, HTTPServer):
     def request_log(self) -> list[dict[str, Any]]:
         """The request log kept in the home (one dict per request, oldest first)."""
         return self.home.request_log()
+
+    # -- scripting (the methods themselves: fake_lms.scripting.methods) -------------------------
+    def _add(self, entry: dict[str, Any]) -> Rule:
+        return self.script.add(entry)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The requests received (LM Studio routes and pytest-httpserver expectations alike;
+        never the control API), parsed, oldest first."""
+        return self._recorded.snapshot()
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The registered replies and faults, in registration order."""
+        return self.script.rules
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being dispatched (streamed bodies may still be sending)."""
+        deadline = time.monotonic() + timeout
+        while self._inflight:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def reset(self, *, state: bool = True) -> None:
+        """Forget scripted replies, faults and recorded requests; clear pytest-httpserver's
+        handlers, log, assertions and handler errors; serve again if refusing connections; and
+        (``state=True``) restore the settings, downloads, loaded models, tokens, catalog,
+        conversations, counters and logs the server started with."""
+        self.script.clear()
+        self._recorded.clear()
+        self.clear()  # pytest-httpserver
+        del self.app.handler_errors[:]
+        self.accept_connections()
+        if state:
+            self.wait_idle()
+            self.home.restore_baseline(self._baseline)
+            self.ctx.reset_stores()
+        self.sdk_options.clear()
+        self.sdk_backend.reset()
+
+    def expire(self, model: str | None = None) -> list[Any]:
+        """Unload ``model`` (identifier or model key; ``None``: every instance) as an idle TTL
+        does; the next request for it JIT-loads it again. Returns the unloaded instances."""
+        return self.home.expire(model)
+
+    # -- connection refused --------------------------------------------------------------------
+    def refuse_connections(self, seconds: float | None = None) -> Refusal:
+        """Stop listening, so connections are refused, for ``seconds`` (``None``: until
+        ``accept_connections()`` or the end of the ``with`` block). Open connections are closed.
+        The port stays the same when serving resumes."""
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0
+        ):
+            raise ValueError(f"seconds must be a non-negative number or None, not {seconds!r}")
+        with self._refusal_lock:
+            if self._refusal_timer is not None:
+                self._refusal_timer.cancel()
+                self._refusal_timer = None
+            if self.is_running():
+                self._refusing = True  # set first: stop() below must not cancel the refusal
+                self.stop()
+            if seconds is not None and self._refusing:
+                timer = threading.Timer(seconds, self.accept_connections)
+                timer.daemon = True
+                self._refusal_timer = timer
+                timer.start()
+        return Refusal(self)
+
+    def accept_connections(self) -> None:
+        """Serve again after ``refuse_connections`` (no-op otherwise)."""
+        with self._refusal_lock:
+            if self._refusal_timer is not None:
+                self._refusal_timer.cancel()
+                self._refusal_timer = None
+            if self._refusing:
+                self._refusing = False
+                if not self.is_running():
+                    self.start()
+
+    @property
+    def refusing_connections(self) -> bool:
+        return self._refusing
+
+    def _cancel_refusal(self) -> None:
+        with self._refusal_lock:
+            if self._refusal_timer is not None:
+                self._refusal_timer.cancel()
+                self._refusal_timer = None
+            self._refusing = False
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection (as a real server going away does). A
+        stop by the user also ends a pending ``refuse_connections``."""
+        with self._refusal_lock:
+            if self._refusing and not self.is_running():
+                self._cancel_refusal()  # already not listening: stay stopped
+                self.app.close()
+                return
+            if not self._refusing:  # a stop by the user, not by refuse_connections
+                self._cancel_refusal()
+        server = self.server
+        connections = set(getattr(server, "fake_connections", ()))
+        super().stop()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if server is not None:
+            server.server_close()
+        self.app.close()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cancel_refusal()  # a stopped, refusing server must not come back by itself
+        super().__exit__(*exc)
 
     def __repr__(self) -> str:
         return f"<FakeLMStudio {self.url if self.is_running() else '(stopped)'} home={str(self.home.path)!r}>"

@@ -128,7 +128,7 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         keep_alive = self._can_keep_alive()
         self.close_connection = not keep_alive
         try:
-            app_iter = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+            app_iter = self.server.app(environ, start_response)
             try:
                 self._send(app_iter, started, keep_alive, environ["REQUEST_METHOD"])
             finally:
@@ -206,7 +206,7 @@ def _environ_header_name(key: str) -> str | None:
     return None
 
 
-def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+def request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     """``{name.lower(): value for name, value in request.headers.items()}``, read straight from the
     environ (werkzeug's ``EnvironHeaders`` title-cases every name on every pass)."""
     names = _ENVIRON_HEADER_NAMES
@@ -247,7 +247,7 @@ class RequestHeaders(Mapping[str, str]):
             self._all = request_headers(self._environ)
         return self._all
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         if self._all is not None or "_" in name or not name.islower():
             return self._headers().get(name, default)
         key = _environ_key(name)

@@ -19,7 +19,8 @@ from werkzeug.wrappers import Request
 
 from fake_lms import FakeLMStudio
 from fake_lms.scripting.records import Headers, RequestRecord
-from fake_lms.server.control import ControlClient, ControlError, respond
+from fake_lms.scripting.remote import ControlClient, ControlError
+from fake_lms.server.control import respond
 
 LLM = "qwen/qwen3-4b"
 TOOL = {
@@ -383,7 +384,7 @@ def test_doc_control_in_a_suite(pytester: pytest.Pytester, monkeypatch: pytest.M
                 import os
                 import openai
                 import pytest
-                from fake_lms.server.control import ControlClient
+                from fake_lms.scripting.remote import ControlClient
 
                 @pytest.fixture
                 def fake_control():

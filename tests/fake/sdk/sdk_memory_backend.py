@@ -13,7 +13,9 @@ from fake_lms.sdk.backend import (
     PendingLoad,
     Prediction,
     PredictRequest,
+    Shaper,
     Specifier,
+    unshaped,
 )
 from fake_lms.sdk.protocol import SdkError, kv, no_model_matching_query, path_not_found
 
@@ -44,12 +46,11 @@ class MemoryBackend:
     loaded: dict[str, dict[str, Any]] = field(default_factory=dict)
     load_seconds: float = 0.0
     reply: str = "Hello from memory"
-    token_seconds: float = 0.0
+    shape: Shaper = unshaped  # pacing and faults, as the real backend's stream shaping gives them
     refuse: str | None = None
     predictions: list[PredictRequest] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    prediction_faults: dict[str, Any] = field(default_factory=dict)
 
     def authenticate(self, client_identifier: str, client_passkey: str) -> str | None:
         return self.refuse
@@ -137,10 +138,8 @@ class MemoryBackend:
             model_info=found,
             load_config=kv({}),
             tool_calls=list(self.tool_calls),
-            token_seconds=self.token_seconds,
+            shape=self.shape,
         )
-        for name, value in self.prediction_faults.items():
-            setattr(prediction, name, value)
         return prediction
 
     def embed(self, specifier: Specifier, text: str) -> list[float]:

@@ -8,12 +8,24 @@ from typing import Any
 import pytest
 from sdk_memory_backend import MemoryBackend
 
-from fake_lms.sdk.protocol import Action, Close, Send, SendRaw, Wait
+from fake_lms.sdk.protocol import Action, Close, SdkError, Send, SendRaw, Wait
 from fake_lms.sdk.session import Session, UnknownNamespace, run_to_completion
 
 AUTH = {"authVersion": 1, "clientIdentifier": "client-1", "clientPasskey": "secret-passkey"}
 HISTORY = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
 EMPTY_STACK = {"layers": [{"layerName": "apiOverride", "config": {"fields": []}}]}
+
+
+def paced(seconds: float) -> Any:
+    """A stream shaper that waits ``seconds`` before every event after the first."""
+
+    def shape(events: Any) -> Any:
+        for i, event in enumerate(events):
+            if i:
+                yield Wait(seconds)
+            yield event
+
+    return shape
 
 
 def open_session(namespace: str = "llm", backend: MemoryBackend | None = None, **options: Any) -> Session:
@@ -308,7 +320,7 @@ def test_predict_streams_fragments_then_success() -> None:
 
 
 def test_predict_cancel_between_fragments_is_user_stopped() -> None:
-    backend = MemoryBackend(token_seconds=0.5, reply="one two three four five")
+    backend = MemoryBackend(shape=paced(0.5), reply="one two three four five")
     session = open_session(backend=backend)
     load(session)
     (task,) = session.receive(predict_message(channel_id=4))
@@ -378,19 +390,31 @@ def test_predict_history_with_tool_results_and_complete_mode() -> None:
 
 
 def test_predict_faults_become_actions() -> None:
-    backend = MemoryBackend(prediction_faults={"cut_after": 1})
+    def cut_after_one(events: Any) -> Any:
+        yield next(events)
+        yield Close(abrupt=True)
+
+    backend = MemoryBackend(shape=cut_after_one)
     session = open_session(backend=backend)
     load(session)
     actions = run_to_completion(session.receive(predict_message()))
     assert actions[-1] == Close(abrupt=True)
+    assert len([m for m in sent(actions) if m.get("message", {}).get("type") == "fragment"]) == 1
     assert session.state == "closed"
-    backend = MemoryBackend(prediction_faults={"error_after": (2, "crashed"), "garbage_after": 1})
-    session = open_session(backend=backend)
+
+    def garbage_then_error(events: Any) -> Any:
+        yield next(events)
+        yield SendRaw("{not json")
+        yield next(events)
+        raise SdkError("crashed")
+
+    session = open_session(backend=MemoryBackend(shape=garbage_then_error))
     load(session)
     actions = run_to_completion(session.receive(predict_message()))
-    assert any(isinstance(a, SendRaw) for a in actions)
+    assert SendRaw("{not json") in actions
     last = sent(actions)[-1]
     assert last["type"] == "channelError" and last["error"]["title"] == "crashed"
+    assert session.open_channels == []
 
 
 def test_predict_for_a_model_not_loaded_is_a_channel_error() -> None:
@@ -416,7 +440,7 @@ def test_duplicate_channel_id_is_a_warning() -> None:
 
 
 def test_connection_lost_stops_channels() -> None:
-    backend = MemoryBackend(token_seconds=1.0)
+    backend = MemoryBackend(shape=paced(1.0))
     session = open_session(backend=backend)
     load(session)
     (task,) = session.receive(predict_message())

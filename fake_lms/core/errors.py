@@ -1,0 +1,64 @@
+"""Domain errors: what went wrong with a request, in no wire format.
+
+The core raises these; each dialect renders them in its own shape (``fake_lms.api.errors``
+renders the OpenAI and native v1 shapes, ``fake_lms.api.anthropic`` the Anthropic one, the SDK
+dialect an ``rpcError`` or ``channelError``). The words are LM Studio's.
+
+    CoreError
+    ├── NoModelsLoaded       no instance is loaded, and nothing may be JIT-loaded
+    ├── InvalidModel         the name is no instance, no downloaded model (``model_not_found``)
+    ├── WrongModelType       an embedding model asked to chat, or an LLM to embed
+    └── InvalidField         a field the core reads (``model``, ``ttl``) has the wrong type
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+NO_MODELS_LOADED = (
+    "No models loaded. Please load a model in the developer page or use the 'lms load' command."
+)
+
+
+class CoreError(Exception):
+    """A request the fake refuses, as LM Studio would: an HTTP status, a message, the request
+    field it concerns and a machine-readable code (``None`` where LM Studio sends none)."""
+
+    status = 400
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class NoModelsLoaded(CoreError):
+    def __init__(self) -> None:
+        super().__init__(NO_MODELS_LOADED, param="model")
+
+
+class InvalidModel(CoreError):
+    code = "model_not_found"
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        examples = ", ".join(known[:3])
+        hint = f" (e.g., {examples})" if examples else ""
+        super().__init__(
+            f'Invalid model identifier "{name}". Please specify a valid downloaded model{hint}.',
+            param="model",
+        )
+        self.name = name
+
+
+class WrongModelType(CoreError):
+    def __init__(self, name: str, actual: str, wanted: str) -> None:
+        super().__init__(
+            f'Model "{name}" is an {actual} model and cannot be used for {wanted}. '
+            "Please specify a model of the right type.",
+            param="model",
+        )
+
+
+class InvalidField(CoreError):
+    pass

@@ -1,0 +1,163 @@
+"""One exchange with the fake LM Studio: the step every generation and embedding takes, whichever
+dialect carried the request (OpenAI chat, completions and responses, Anthropic messages, native
+v0 and v1, the SDK's websocket).
+
+    resolve the model (JIT-loading it if allowed) → let the test's script answer or shape it →
+    otherwise generate → mark the instance used (its idle TTL restarts) → count the tokens
+
+A dialect parses its wire format into an :class:`Ask`, calls :func:`generate` (or
+:func:`embed`), and renders the :class:`Exchange` it gets back; it never resolves, scripts or
+counts on its own. Errors are :mod:`fake_lms.core.errors`, which each dialect renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from fake_lms.core.context import Context, PendingLoad, Resolved
+from fake_lms.model import engine
+from fake_lms.model.catalog import ModelSpec
+from fake_lms.scripting.intents import StreamIntent
+from fake_lms.scripting.records import RequestRecord
+from fake_lms.scripting.rules import ScriptResult
+
+Operation = Literal["chat", "complete"]
+T = TypeVar("T")
+
+
+@dataclass
+class Ask:
+    """A generation request in no wire format.
+
+    ``messages`` are chat messages (for ``complete``, ``prompt`` is the raw text); ``reasoning``
+    says whether the model reasons, given its spec (a dialect's own rule: ``reasoning_effort``,
+    ``thinking``, ``reasoning: "off"``...); ``tools_allowed`` whether the dialect can carry tool
+    calls (a scripted tool call applies only there); ``wanted`` names the use in a wrong-model-type
+    error ("chat completions", "responses", ...); ``record`` is what the server recorded of the
+    request, for the test's script to match."""
+
+    operation: Operation
+    model: Any
+    record: RequestRecord | None = None
+    messages: Sequence[Mapping[str, Any]] = ()
+    prompt: str | None = None
+    tools: Sequence[Any] | None = None
+    tool_choice: Any = "auto"
+    json_schema: Mapping[str, Any] | None = None
+    max_tokens: int | None = None
+    stop: Sequence[str] = ()
+    reasoning: Callable[[ModelSpec], bool] | bool = False
+    tools_allowed: bool = True
+    ttl: Any = None
+    context_length: int | None = None
+    wanted: str = "chat completions"
+
+
+@dataclass
+class Exchange:
+    """What came of an :class:`Ask`: the instance that answered, its generation, and the test's
+    stream faults (applied by :meth:`shape` to the dialect's events)."""
+
+    resolved: Resolved
+    generation: engine.Generation
+    script: ScriptResult | None = field(default=None, repr=False)
+
+    @property
+    def identifier(self) -> str:
+        return self.resolved.identifier
+
+    @property
+    def usage(self) -> tuple[int, int]:
+        """(prompt tokens, completion tokens), for the request log."""
+        return self.generation.prompt_tokens, self.generation.completion_tokens
+
+    @property
+    def notes(self) -> dict[str, Any] | None:
+        """What the request log says of the JIT load this exchange did, if any."""
+        return self.resolved.notes()
+
+    def shape(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
+        """The dialect's stream events with the test's stream faults applied (pacing, stalls,
+        cuts, garbage, errors), as intents the dialect then renders."""
+        return self.script.shape_stream(events) if self.script is not None else events
+
+
+@dataclass
+class Embedding:
+    resolved: Resolved
+    vectors: list[list[float]]
+    tokens: int
+
+    @property
+    def identifier(self) -> str:
+        return self.resolved.identifier
+
+    @property
+    def notes(self) -> dict[str, Any] | None:
+        return self.resolved.notes()
+
+
+def plan(ctx: Context, ask: Ask, kind: Literal["llm", "embedding"] = "llm") -> Resolved | PendingLoad:
+    """Resolve the model without loading it yet: a dialect that checks the model before a JIT
+    load (vision, context length) or announces the load (``/api/v1/chat``) plans first."""
+    return ctx.plan(ask.model, kind, ttl=ask.ttl, wanted=ask.wanted, context_length=ask.context_length)
+
+
+def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None) -> Exchange:
+    """The one generation step (see the module docstring). ``found``: what :func:`plan` gave."""
+    if found is None:
+        found = plan(ctx, ask)
+    res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
+    script = None
+    if ctx.scripts is not None:
+        script = ctx.scripts.match(
+            operation=ask.operation,
+            record=ask.record,
+            model=res.identifier,
+            tools_allowed=ask.tools_allowed,
+        )
+    scripted_text = script.text if script is not None else None
+    if ask.operation == "complete":
+        gen = engine.generate_completion(
+            res.spec, ask.prompt or "", max_tokens=ask.max_tokens, stop=ask.stop, scripted_text=scripted_text
+        )
+    else:
+        reasoning = ask.reasoning(res.spec) if callable(ask.reasoning) else ask.reasoning
+        gen = engine.generate_chat(
+            res.spec,
+            ask.messages,
+            tools=ask.tools,
+            tool_choice=ask.tool_choice,
+            json_schema=ask.json_schema,
+            max_tokens=ask.max_tokens,
+            stop=ask.stop,
+            reasoning=reasoning,
+            scripted_text=scripted_text,
+            scripted_tool_calls=script.tool_calls if script is not None else None,
+        )
+    ctx.touch(res)
+    ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
+    return Exchange(res, gen, script)
+
+
+def embed(
+    ctx: Context,
+    texts: Sequence[str],
+    *,
+    model: Any,
+    record: RequestRecord | None = None,
+    ttl: Any = None,
+    wanted: str = "embeddings",
+) -> Embedding:
+    """Embed ``texts`` with the model named ``model`` (resolved, JIT-loaded, touched, counted)."""
+    res = ctx.resolve(model, "embedding", ttl=ttl, wanted=wanted)
+    if ctx.scripts is not None:  # faults that act on any model request (a non-streamed ``slow``)
+        ctx.scripts.match(operation="embed", record=record, model=res.identifier, tools_allowed=False)
+    dims = res.spec.embedding_dimensions
+    vectors = [engine.embed(t, dims) for t in texts]
+    tokens = sum(engine.count_tokens(t) for t in texts)
+    ctx.touch(res)
+    ctx.stats.add_tokens(tokens, 0)
+    return Embedding(res, vectors, tokens)
