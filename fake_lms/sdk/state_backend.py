@@ -1,16 +1,17 @@
 """The SDK backend of the fake LM Studio: the shared home (downloads, loaded instances with JIT, TTL
-and auto-evict), the engine for generation, and the test's script (scripted replies and faults).
+and auto-evict) and the core's one exchange step (``fake_lms.core.exchange``) for generation and
+embeddings, with the test's script applied as for every other dialect.
 
 A model loaded over the websocket is an instance in the home like any other, so REST
 (``GET /api/v1/models``) and the fake ``lms`` see it, and the other way round.
 
-Scripted rules apply to SDK predictions and embeddings as they do to REST requests: each call is
-matched as a request record whose JSON body is the OpenAI-style equivalent (``model``,
-``messages``, ``tools``, ``max_tokens``, ``stream: true``). Faults become the SDK's own failures:
-``fail(status)`` and ``stream_error`` a ``channelError``, ``connection_reset`` and ``stream_cut`` a
-dropped connection, ``malformed_chunk`` a frame that is not JSON, ``slow``/``stall`` pacing.
-Records of SDK calls are listed in ``fake.requests`` with method ``WS`` and path
-``/<namespace>/<endpoint>``.
+Every prediction, embedding, load and unload is recorded (``fake.requests``: method ``WS``, path
+``/<namespace>/<endpoint>``, ``api="sdk"``, ``operation`` chat, complete, embed, load or unload)
+with an OpenAI-style JSON body (``model``, ``messages``, ``tools``, ``max_tokens``,
+``stream: true``) for rules to match. The script's intents become the SDK's own failures:
+``Fail`` an ``rpcError``/``channelError`` with its message, ``DropConnection`` and ``Cut`` a
+dropped connection, ``Garbage`` a frame that is not JSON, ``StreamFailure`` a ``channelError``
+mid-stream, ``Pause`` a wait between two messages.
 """
 
 from __future__ import annotations

@@ -334,3 +334,27 @@ def test_model_info_load_config_prompt_template_and_default_client(
         assert "default client" in lms.llm(SMALL).respond("default client").content
     finally:
         lms.sync_api._reset_default_client()
+
+
+def test_rules_aim_at_the_sdk_and_at_loads(fake: FakeLMStudio, client: lms.Client) -> None:
+    fake.fail(503, message="only the SDK", match={"api": "sdk"})
+    reply = httpx.post(
+        fake.url + "/v1/chat/completions",
+        json={"model": SMALL, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert reply.status_code == 200  # the REST request was not the rule's
+    model = client.llm.model(SMALL)
+    with pytest.raises(lms.LMStudioServerError, match="only the SDK"):
+        model.respond("hi")
+    fake.fail(507, message="no room", match={"operation": "load"})
+    with pytest.raises(lms.LMStudioServerError, match="no room"):
+        client.llm.load_new_instance(LLM)
+    model.unload()
+    ops = [(r.api, r.operation, r.path) for r in fake.requests if r.api == "sdk"]
+    assert ops == [
+        ("sdk", "load", "/llm/getOrLoad"),
+        ("sdk", "chat", "/llm/predict"),
+        ("sdk", "load", "/llm/loadModel"),
+        ("sdk", "unload", "/llm/unloadModel"),
+    ]
+    fake.assert_called_with(api="sdk", operation="chat", model=SMALL)
