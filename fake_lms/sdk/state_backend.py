@@ -17,17 +17,20 @@ mid-stream, ``Pause`` a wait between two messages.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
 from fake_lms.core.errors import CoreError
+from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
@@ -83,6 +86,20 @@ CONTEXT_LENGTH_MESSAGE = (
     "Try to load the model with a larger context length, or provide a shorter input."
 )
 Operation = Literal["chat", "complete", "embed", "load", "unload"]
+NO_MATCH = "generic.noModelMatchingQuery"
+
+
+@dataclass
+class _Call:
+    """One SDK call being handled: its record, and what its request-log line will say."""
+
+    record: RequestRecord
+    started: float
+    model: Any = None
+    stream: bool = False
+    usage: tuple[int, int] | None = None
+    notes: dict[str, Any] | None = None
+    deferred: bool = False  # the line is written later (a load finishes after its progress)
 
 
 class StateBackend:
@@ -98,6 +115,10 @@ class StateBackend:
         self._logs: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(maxlen=LOG_LIMIT)
         self._log_seq = 0
         self._log_lock = threading.Lock()
+        self._request_log = LineAppender(self.home.request_log_file)
+
+    def close(self) -> None:
+        self._request_log.close()
 
     def reset(self) -> None:
         """Forget client passkeys and log events (between tests)."""
@@ -207,21 +228,23 @@ class StateBackend:
         self, domain: Domain, identifier: str, ttl_seconds: float | None, config: Mapping[str, Any]
     ) -> dict[str, Any] | PendingLoad:
         body = {"model": identifier, "ttl": ttl_seconds}
-        self._record(f"/{domain}/getOrLoad", "load", body)
-        found = self._find(domain, Specifier(query={"identifier": identifier}))
-        if found is not None:
-            self._touch(found[0])
-            return records.instance_info(found[1], found[0])
-        spec = self._downloaded_spec(domain, identifier, jit=True)
-        context_length = config.get(f"{domain}.load.contextLength")
-        request = LoadRequest(
-            domain,
-            spec.key,
-            None,
-            ttl_seconds,
-            context_length if isinstance(context_length, int) and context_length > 0 else None,
-        )
-        return PendingLoad(records.model_info(spec), self.home.settings.load_delay(spec), ("jit", request))
+        with self._call(f"/{domain}/getOrLoad", "load", body) as call:
+            found = self._find(domain, Specifier(query={"identifier": identifier}))
+            if found is not None:
+                self._touch(found[0])
+                return records.instance_info(found[1], found[0])
+            spec = self._downloaded_spec(domain, identifier, jit=True)
+            context_length = config.get(f"{domain}.load.contextLength")
+            request = LoadRequest(
+                domain,
+                spec.key,
+                None,
+                ttl_seconds,
+                context_length if isinstance(context_length, int) and context_length > 0 else None,
+            )
+            call.deferred = True
+            delay = self.home.settings.load_delay(spec)
+            return PendingLoad(records.model_info(spec), delay, ("jit", request, call))
 
     def plan_load(self, request: LoadRequest) -> PendingLoad:
         body = {
@@ -230,19 +253,21 @@ class StateBackend:
             "ttl": request.ttl_seconds,
             "context_length": request.context_length,
         }
-        self._record(f"/{request.domain}/loadModel", "load", body)
-        spec = self._downloaded_spec(request.domain, request.model_key, jit=False)
-        if request.identifier and self.home.find_instance(request.identifier) is not None:
-            raise SdkError(f'A model with the identifier "{request.identifier}" is already loaded.')
-        if request.context_length is not None and request.context_length > spec.max_context_length:
-            raise SdkError(
-                f"Context length {request.context_length} is larger than the model's maximum "
-                f"({spec.max_context_length})."
-            )
-        return PendingLoad(records.model_info(spec), self.home.settings.load_delay(spec), ("load", request))
+        with self._call(f"/{request.domain}/loadModel", "load", body) as call:
+            spec = self._downloaded_spec(request.domain, request.model_key, jit=False)
+            if request.identifier and self.home.find_instance(request.identifier) is not None:
+                raise SdkError(f'A model with the identifier "{request.identifier}" is already loaded.')
+            if request.context_length is not None and request.context_length > spec.max_context_length:
+                raise SdkError(
+                    f"Context length {request.context_length} is larger than the model's maximum "
+                    f"({spec.max_context_length})."
+                )
+            call.deferred = True
+            delay = self.home.settings.load_delay(spec)
+            return PendingLoad(records.model_info(spec), delay, ("load", request, call))
 
     def finish_load(self, pending: PendingLoad) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        how, request = pending.token
+        how, request, call = pending.token
         jit = how == "jit"
         try:
             result = self.home.load(
@@ -254,25 +279,40 @@ class StateBackend:
                 reuse=jit,
                 sleep=False,
             )
-        except IdentifierInUse as exc:
-            raise SdkError(str(exc)) from None
-        except (ModelNotInCatalog, ModelNotDownloaded):
+        except (IdentifierInUse, ModelNotInCatalog, ModelNotDownloaded) as exc:
+            call.record.status = 500
+            self._write_log(call, 500)
+            if isinstance(exc, IdentifierInUse):
+                raise SdkError(str(exc)) from None
             raise path_not_found(request.model_key, self._downloaded_paths()) from None
         if jit and not result.already_loaded:
             self.ctx.stats.jit_loads += 1
-        spec = self.home.catalog.get(result.instance.model_key) or ModelSpec(key=result.instance.model_key)
+        inst = result.instance
+        if not result.already_loaded:
+            call.notes = {
+                "action": "jit_load" if jit else "load",
+                "model_key": inst.model_key,
+                "instance_id": inst.identifier,
+            }
+            if result.evicted:
+                call.notes["evicted"] = [i.identifier for i in result.evicted]
+        call.record.status = 200
+        self._write_log(call, 200)
+        spec = self.home.catalog.get(inst.model_key) or ModelSpec(key=inst.model_key)
         evicted = []
-        for inst in result.evicted:
-            gone = self.home.catalog.get(inst.model_key) or ModelSpec(key=inst.model_key)
-            evicted.append(records.instance_info(gone, inst))
-        return records.instance_info(spec, result.instance), evicted
+        for gone_inst in result.evicted:
+            gone = self.home.catalog.get(gone_inst.model_key) or ModelSpec(key=gone_inst.model_key)
+            evicted.append(records.instance_info(gone, gone_inst))
+        return records.instance_info(spec, inst), evicted
 
     def unload(self, domain: Domain, identifier: str) -> None:
-        self._record(f"/{domain}/unloadModel", "unload", {"model": identifier})
-        try:
-            self.home.unload(identifier)
-        except InstanceNotFound:
-            raise identifier_not_found(identifier, [i.identifier for i, _ in self._pairs(domain)]) from None
+        with self._call(f"/{domain}/unloadModel", "unload", {"model": identifier}) as call:
+            try:
+                gone = self.home.unload(identifier)
+            except InstanceNotFound:
+                loaded = [i.identifier for i, _ in self._pairs(domain)]
+                raise identifier_not_found(identifier, loaded) from None
+            call.notes = {"action": "unload", "model_key": gone.model_key, "instance_id": gone.identifier}
 
     def load_config(self, domain: Domain, specifier: Specifier) -> dict[str, Any]:
         inst, _ = self._required(domain, specifier)
@@ -287,19 +327,50 @@ class StateBackend:
         self.home.touch(inst.identifier, time.time(), known=inst)
 
     # -- scripting -------------------------------------------------------------------------------
-    def _record(self, path: str, operation: Operation, body: dict[str, Any]) -> RequestRecord:
-        """Record one SDK call (``fake.requests``) and let the test's before-routing faults act on
-        it: a failure becomes the SDK's error, a dropped connection a dropped websocket."""
+    @contextlib.contextmanager
+    def _call(self, path: str, operation: Operation, body: dict[str, Any]) -> Iterator[_Call]:
+        """Record one SDK call (``fake.requests``), let the test's before-routing faults act on it
+        (a failure becomes the SDK's error, a dropped connection a dropped websocket), and write
+        its request-log line (``<home>/server-logs/requests.jsonl``, which the run report reads)."""
         record = RequestRecord(
             "WS", path, body=json.dumps(body).encode(), time=time.time(), api="sdk", operation=operation
         )
         if self.on_record is not None:
             self.on_record(record)
+        call = _Call(record, time.monotonic(), model=body.get("model"))
+        try:
+            self._before(record)
+            yield call
+        except (SdkError, Disconnect) as exc:
+            if record.status is None:
+                code = (
+                    exc.display_data.get("code") if isinstance(exc, SdkError) and exc.display_data else None
+                )
+                record.status = (
+                    404 if (isinstance(code, str) and "NotFound" in code) or code == NO_MATCH else 500
+                )
+            self._write_log(call, record.status)
+            raise
+        if not call.deferred:
+            record.status = 200
+            self._write_log(call, 200)
+
+    def _write_log(self, call: _Call, status: int) -> None:
+        record = call.record
+        seconds = time.monotonic() - call.started
+        entry = LogEntry(
+            record.time, "WS", record.path, status, call.model, seconds, call.stream, call.usage, call.notes
+        )
+        try:
+            self._request_log.append(log_line(entry))
+        except OSError:
+            pass  # the home is gone (a server stopping): nothing to log to
+
+    def _before(self, record: RequestRecord) -> None:
         scripts = self.ctx.scripts
         intent = scripts.before(record) if scripts is not None else None
         if intent is None:
-            return record
-        record.status = 500
+            return
         if isinstance(intent, DropConnection):
             raise Disconnect()
         if isinstance(intent, NoModels):
@@ -335,7 +406,6 @@ class StateBackend:
 
     # -- generation ------------------------------------------------------------------------------
     def predict(self, request: PredictRequest) -> Prediction:
-        inst, spec = self._required("llm", request.specifier)
         config = request.config
         max_tokens = checked_number(config.get("llm.prediction.maxPredictedTokens"))
         stop = [s for s in config.get("llm.prediction.stopStrings") or () if isinstance(s, str)]
@@ -359,39 +429,40 @@ class StateBackend:
             body["max_tokens"] = int(max_tokens)
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
-        record = self._record(f"/llm/{request.endpoint}", operation, body)
-        ask = exchange.Ask(
-            operation,
-            inst.identifier,
-            record=record,
-            messages=request.messages,
-            prompt=request.raw_prompt,
-            tools=request.tools or None,
-            tool_choice=tool_choice,
-            json_schema=schema,
-            max_tokens=int(max_tokens) if max_tokens is not None else None,
-            stop=stop,
-        )
-        try:
-            ex = exchange.generate(self.ctx, ask, Resolved(inst, spec))
-        except CoreError as exc:
-            raise SdkError(exc.message) from None
+        with self._call(f"/llm/{request.endpoint}", operation, body) as call:
+            inst, spec = self._required("llm", request.specifier)
+            ask = exchange.Ask(
+                operation,
+                inst.identifier,
+                record=call.record,
+                messages=request.messages,
+                prompt=request.raw_prompt,
+                tools=request.tools or None,
+                tool_choice=tool_choice,
+                json_schema=schema,
+                max_tokens=int(max_tokens) if max_tokens is not None else None,
+                stop=stop,
+            )
+            try:
+                ex = exchange.generate(self.ctx, ask, Resolved(inst, spec))
+            except CoreError as exc:
+                raise SdkError(exc.message) from None
+            call.model, call.stream, call.usage = inst.identifier, True, ex.usage
         gen = ex.generation
         calls = []
-        for call in gen.tool_calls:
+        for tool_call in gen.tool_calls:
             try:
-                arguments = json.loads(call.arguments)
+                arguments = json.loads(tool_call.arguments)
             except ValueError:
                 arguments = {}
             calls.append(
                 {
                     "type": "function",
-                    "id": call.id,
-                    "name": call.name,
+                    "id": tool_call.id,
+                    "name": tool_call.name,
                     "arguments": arguments if isinstance(arguments, dict) else {"value": arguments},
                 }
             )
-        record.status = 200
         return Prediction(
             fragments=[Fragment(token) for token in gen.content_tokens],
             stop_reason=gen.stop_reason,
@@ -404,13 +475,15 @@ class StateBackend:
         )
 
     def embed(self, specifier: Specifier, text: str) -> list[float]:
-        inst, _ = self._required("embedding", specifier)
-        record = self._record("/embedding/embedString", "embed", {"model": inst.identifier, "input": text})
-        try:
-            result = exchange.embed(self.ctx, [text], model=inst.identifier, record=record)
-        except CoreError as exc:
-            raise SdkError(exc.message) from None
-        record.status = 200
+        with self._call(
+            "/embedding/embedString", "embed", {"model": specifier.describe(), "input": text}
+        ) as call:
+            inst, _ = self._required("embedding", specifier)
+            try:
+                result = exchange.embed(self.ctx, [text], model=inst.identifier, record=call.record)
+            except CoreError as exc:
+                raise SdkError(exc.message) from None
+            call.model, call.usage = inst.identifier, (result.tokens, 0)
         return result.vectors[0]
 
     def tokenize(self, domain: Domain, specifier: Specifier, text: str) -> list[int]:

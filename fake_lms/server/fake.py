@@ -347,6 +347,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         if server is not None:
             server.server_close()
         self.app.close()
+        self.sdk_backend.close()
 
     def __exit__(self, *exc: Any) -> None:
         self._cancel_refusal()  # a stopped, refusing server must not come back by itself

@@ -358,3 +358,24 @@ def test_rules_aim_at_the_sdk_and_at_loads(fake: FakeLMStudio, client: lms.Clien
         ("sdk", "unload", "/llm/unloadModel"),
     ]
     fake.assert_called_with(api="sdk", operation="chat", model=SMALL)
+
+
+def test_sdk_calls_are_in_the_request_log(fake: FakeLMStudio, client: lms.Client) -> None:
+    model = client.llm.model(SMALL)
+    model.respond("hello log")
+    client.embedding.model(EMBED).embed("vector please")
+    with pytest.raises(lms.LMStudioModelNotFoundError):
+        client.llm.model("nope/nope")
+    lines = [line for line in fake.request_log() if line["method"] == "WS"]
+    assert [(line["path"], line["status"]) for line in lines] == [
+        ("/llm/getOrLoad", 200),
+        ("/llm/predict", 200),
+        ("/embedding/getOrLoad", 200),
+        ("/embedding/embedString", 200),
+        ("/llm/getOrLoad", 404),
+    ]
+    load, predict, _, embed, _ = lines
+    assert load["action"] == "jit_load" and load["instance_id"] == SMALL
+    assert predict["model"] == SMALL and predict["stream"] is True
+    assert predict["prompt_tokens"] > 0 and predict["completion_tokens"] > 0
+    assert embed["prompt_tokens"] == 2
