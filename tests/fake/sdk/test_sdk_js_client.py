@@ -22,7 +22,7 @@ def js_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed to run the JS SDK")
     workdir = tmp_path_factory.mktemp("lmstudio-js")
-    for name in ("package.json", "check.mjs"):
+    for name in ("package.json", "check.mjs", "auth.mjs"):
         shutil.copy(PROJECT / name, workdir / name)
     try:
         proc = subprocess.run(
@@ -39,9 +39,9 @@ def js_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
-def run_check(project: Path, fake: FakeLMStudio) -> dict[str, Any]:
+def run_check(project: Path, fake: FakeLMStudio, script: str = "check.mjs", *args: str) -> dict[str, Any]:
     proc = subprocess.run(
-        ["node", "check.mjs", f"ws://{fake.api_host}"],
+        ["node", script, f"ws://{fake.api_host}", *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -53,11 +53,14 @@ def run_check(project: Path, fake: FakeLMStudio) -> dict[str, Any]:
 
 def test_js_sdk_against_the_fake(js_project: Path, fake: FakeLMStudio) -> None:
     fake.slow(ttft=0.05, tokens_per_second=20, match="Tell me something long", times=None)
+    fake.fail(500, message="js boom", match="trigger failure")
+    fake.stream_error(after=2, message="The model has crashed", match="trigger crash")
     out = run_check(js_project, fake)
     assert out["version"] == fake.ctx.version
     assert out["downloaded"] == ["qwen/qwen3-4b", "google/gemma-3-1b", "text-embedding-nomic-embed-text-v1.5"]
     assert out["load"] == {"identifier": "js-gemma", "contextLength": 8192}
     assert out["loaded"] == ["js-gemma"]
+    assert out["anyModel"] == "js-gemma"  # model() without a key: getModelInfo with an empty query
     reply = 'You said: "Hello from JS". This is a reply from google/gemma-3-1b on the fake LM Studio.'
     assert out["respond"] == {"content": reply, "stopReason": "eosFound"}
     assert out["stream"]["joined"] == out["stream"]["content"] == reply and out["stream"]["fragments"] > 5
@@ -69,7 +72,19 @@ def test_js_sdk_against_the_fake(js_project: Path, fake: FakeLMStudio) -> None:
     assert out["embed"] == 768
     assert "nope/nope" in out["unknown"]["error"]
     assert out["unload"] == []
+    assert "js boom" in out["failure"]["error"]
+    assert out["crash"]["fragments"] == 2 and "The model has crashed" in out["crash"]["error"]
     # the JS client uses instance references and one shared id counter: all resolved
     paths = {r.path for r in fake.requests if r.method == "WS"}
     assert {"/llm/predict", "/llm/completeRawText", "/embedding/embedString"} <= paths
     fake.check_handler_errors()
+
+
+def test_js_sdk_with_an_api_token(js_project: Path, fake: FakeLMStudio) -> None:
+    token = "sk-lm-Abcd1234:Efgh5678Ijkl9012Mnop"
+    fake.home.add_token(token)
+    fake.configure(require_auth=True)
+    assert run_check(js_project, fake, "auth.mjs", token) == {"ok": 3}
+    wrong = run_check(js_project, fake, "auth.mjs", "sk-lm-Abcd1234:Xxxx5678Ijkl9012Mnop")
+    # the reference server's string reason, as the JS SDK reports it
+    assert "Failed to authenticate" in wrong["error"] and "API token" in wrong["error"]

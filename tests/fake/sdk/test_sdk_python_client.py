@@ -379,3 +379,15 @@ def test_sdk_calls_are_in_the_request_log(fake: FakeLMStudio, client: lms.Client
     assert predict["model"] == SMALL and predict["stream"] is True
     assert predict["prompt_tokens"] > 0 and predict["completion_tokens"] > 0
     assert embed["prompt_tokens"] == 2
+
+
+def test_silence_is_the_sdks_timeout(fake: FakeLMStudio, client: lms.Client) -> None:
+    model = client.llm.model(SMALL)
+    fake.stall(after=1, seconds=3)
+    previous = lms.get_sync_api_timeout()
+    lms.set_sync_api_timeout(0.5)
+    try:
+        with pytest.raises(lms.LMStudioTimeoutError):
+            model.respond("are you there?")
+    finally:
+        lms.set_sync_api_timeout(previous)

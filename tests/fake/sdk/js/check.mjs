@@ -25,6 +25,7 @@ await step("load", async () => {
   return { identifier: model.identifier, contextLength: await model.getContextLength() };
 });
 await step("loaded", async () => (await client.llm.listLoaded()).map((m) => m.identifier));
+await step("anyModel", async () => (await (await client.llm.model()).getModelInfo()).identifier);
 await step("respond", async () => {
   const model = await client.llm.model("js-gemma");
   const result = await model.respond("Hello from JS");
@@ -82,6 +83,17 @@ await step("embed", async () => {
   return (await model.embed("hello")).embedding.length;
 });
 await step("unknown", async () => client.llm.model("nope/nope"));
+await step("failure", async () => (await (await client.llm.model("js-gemma")).respond("trigger failure")).content);
+await step("crash", async () => {
+  const prediction = (await client.llm.model("js-gemma")).respond("trigger crash");
+  const fragments = [];
+  try {
+    for await (const fragment of prediction) fragments.push(fragment.content);
+    return { fragments: fragments.length, finished: true };
+  } catch (error) {
+    return { fragments: fragments.length, error: String(error.message) };
+  }
+});
 await step("unload", async () => {
   const model = await client.llm.model("js-gemma");
   await model.unload();
