@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import select
 import socket
 import struct
 import sys
@@ -153,13 +152,13 @@ class _Connection:
                         self._close(1008, "authentication timed out")
                         break
                     timeout = left if timeout is None else min(timeout, left)
-                readable, _, _ = select.select([self.sock], [], [], timeout)
-                if readable:
-                    data = self.sock.recv(RECV_BYTES)
-                    if not data:
-                        break
-                    self.ws.receive_data(data)
-                    self._handle_events()
+                data = self._receive(timeout)
+                if data is None:
+                    continue  # a task is due
+                if not data:
+                    break
+                self.ws.receive_data(data)
+                self._handle_events()
         finally:
             self.open = False
             session.connection_lost()
@@ -167,6 +166,17 @@ class _Connection:
                 with contextlib.suppress(Exception):
                     task.close()  # type: ignore[attr-defined]
             self.tasks.clear()
+
+    def _receive(self, timeout: float | None) -> bytes | None:
+        """The next bytes from the client (``b""``: it closed), or ``None`` once ``timeout``
+        seconds passed. The timeout applies to this read only: sends always block."""
+        self.sock.settimeout(None if timeout is None else max(timeout, 0.0005))
+        try:
+            return self.sock.recv(RECV_BYTES)
+        except TimeoutError:
+            return None
+        finally:
+            self.sock.settimeout(None)
 
     def _handle_events(self) -> None:
         assert self.session is not None

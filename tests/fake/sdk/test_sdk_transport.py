@@ -262,3 +262,10 @@ def test_two_paced_predictions_on_one_socket_interleave(fake: FakeLMStudio) -> N
         if message["type"] == "rpcResult":
             break
     assert "channelClose" not in seen
+
+
+def test_upgrade_without_a_key_is_400_and_the_server_lives_on(fake: FakeLMStudio) -> None:
+    with socket.create_connection((fake.host, fake.port), timeout=5) as sock:
+        sock.sendall(b"GET /llm HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        assert sock.recv(1024).startswith(b"HTTP/1.1 400")
+    assert RawClient(fake).authenticated().rpc("listLoaded")["type"] == "rpcResult"
