@@ -99,6 +99,15 @@ class Prediction:
     shape: Shaper = unshaped
 
 
+@dataclass(frozen=True)
+class DownloadState:
+    downloaded_bytes: int
+    total_bytes: int
+    bytes_per_second: float
+    done: bool
+    default_identifier: str  # what to load once it is done
+
+
 class Backend(Protocol):
     """What the SDK dialect asks of a fake LM Studio. Every method may raise ``SdkError``."""
 
@@ -156,6 +165,21 @@ class Backend(Protocol):
     def count_tokens(self, domain: Domain, specifier: Specifier, text: str) -> int: ...
 
     def apply_prompt_template(self, specifier: Specifier, messages: list[dict[str, Any]]) -> str: ...
+
+    # -- the model repository --------------------------------------------------------------------
+    def search_models(self, term: str | None, limit: int | None) -> list[dict[str, Any]]:
+        """Search results (``{name, identifier:{type, identifier}, exact?, staffPick?}``)."""
+        ...
+
+    def download_options(self, identifier: str) -> list[dict[str, Any]]:
+        """The files a search result can be downloaded as (``downloadIdentifier``, size, ...)."""
+        ...
+
+    def start_download(self, download_identifier: str) -> Any:
+        """Start (or join) a download; returns what :meth:`download_state` takes."""
+        ...
+
+    def download_state(self, download: Any) -> DownloadState: ...
 
     # -- diagnostics and the link ----------------------------------------------------------------
     def logs_since(self, cursor: int | None) -> tuple[list[dict[str, Any]], int]:

@@ -31,7 +31,7 @@ from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
 from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
-from fake_lms.model import engine
+from fake_lms.model import engine, info
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
     IdentifierInUse,
@@ -56,6 +56,7 @@ from fake_lms.sdk import info as records
 from fake_lms.sdk.auth import Authenticator
 from fake_lms.sdk.backend import (
     Domain,
+    DownloadState,
     Fragment,
     LoadRequest,
     PendingLoad,
@@ -85,7 +86,7 @@ CONTEXT_LENGTH_MESSAGE = (
     "The number of tokens to keep from the initial prompt is greater than the context length. "
     "Try to load the model with a larger context length, or provide a shorter input."
 )
-Operation = Literal["chat", "complete", "embed", "load", "unload"]
+Operation = Literal["chat", "complete", "embed", "load", "unload", "download"]
 NO_MATCH = "generic.noModelMatchingQuery"
 
 
@@ -498,6 +499,67 @@ class StateBackend:
         self._required("llm", specifier)
         parts = [f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in messages]
         return "".join(parts) + "<|im_start|>assistant\n"
+
+    # -- the model repository --------------------------------------------------------------------
+    def search_models(self, term: str | None, limit: int | None) -> list[dict[str, Any]]:
+        wanted = (term or "").strip().lower()
+        results = []
+        for spec in self.home.catalog:
+            if wanted and wanted not in spec.key.lower() and wanted not in spec.display_name.lower():
+                continue
+            results.append(
+                {
+                    "name": spec.key,
+                    "identifier": {"type": "catalog", "identifier": spec.key},
+                    "exact": spec.key.lower() == wanted,
+                    "staffPick": False,
+                }
+            )
+        return results[:limit] if limit else results
+
+    def download_options(self, identifier: str) -> list[dict[str, Any]]:
+        spec = self.home.catalog.find(identifier)
+        if spec is None:
+            raise SdkError(f'No model "{identifier}" in the catalog.')
+        options: list[dict[str, Any]] = []
+        for variant in spec.variants:
+            quant = variant.rpartition("@")[2]
+            options.append(
+                {
+                    "name": f"{spec.key.split('/')[-1]}-{quant.upper()}",
+                    "sizeBytes": info.variant_size(spec, quant),
+                    "fitEstimation": "fullGPUOffload",
+                    "downloadIdentifier": variant,
+                    "indexedModelIdentifier": spec.path,
+                    "compatibilityType": "safetensors" if spec.format == "mlx" else "gguf",
+                    "quantization": quant.upper(),
+                    "recommended": not options,
+                }
+            )
+        return options
+
+    def start_download(self, download_identifier: str) -> Any:
+        body = {"model": download_identifier}
+        with self._call("/repository/downloadModel", "download", body) as call:
+            spec = self.home.catalog.find(download_identifier)
+            if spec is None:
+                raise SdkError(f'No download "{download_identifier}" in the catalog.')
+            if self.home.is_downloaded(spec.key):
+                return spec, None
+            job, _ = self.ctx.downloads.start(spec)
+            call.notes = {"action": "download", "model_key": spec.key, "job_id": job.job_id}
+            return spec, job.job_id
+
+    def download_state(self, download: Any) -> DownloadState:
+        spec, job_id = download
+        job = self.ctx.downloads.get(job_id) if job_id is not None else None
+        if job is None:  # already downloaded (or the job was forgotten by a reset)
+            done = self.home.is_downloaded(spec.key)
+            size = spec.size_bytes
+            return DownloadState(size if done else 0, size, 0.0, done, spec.key)
+        speed = job.total_size_bytes / job.duration if job.duration > 0 else float(job.total_size_bytes)
+        now = time.time()
+        return DownloadState(job.downloaded_bytes(now), job.total_size_bytes, speed, job.finished, spec.key)
 
     # -- diagnostics -----------------------------------------------------------------------------
     def logs_since(self, cursor: int | None) -> tuple[list[dict[str, Any]], int]:

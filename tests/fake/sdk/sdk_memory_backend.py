@@ -8,6 +8,7 @@ from typing import Any
 
 from fake_lms.sdk.backend import (
     Domain,
+    DownloadState,
     Fragment,
     LoadRequest,
     PendingLoad,
@@ -161,6 +162,21 @@ class MemoryBackend:
 
     def log_prediction(self, model_identifier: str, model_path: str, prompt: str, output: str) -> None:
         self.logs.append({"timestamp": 0, "data": {"type": "llm.prediction.output", "output": output}})
+
+    def search_models(self, term: str | None, limit: int | None) -> list[dict[str, Any]]:
+        keys = [k for k in self.downloaded if not term or term in k][:limit]
+        return [{"name": k, "identifier": {"type": "catalog", "identifier": k}} for k in keys]
+
+    def download_options(self, identifier: str) -> list[dict[str, Any]]:
+        return [{"name": identifier, "sizeBytes": 10, "downloadIdentifier": f"{identifier}@q4"}]
+
+    def start_download(self, download_identifier: str) -> Any:
+        return {"key": download_identifier.partition("@")[0], "polls": 0}
+
+    def download_state(self, download: Any) -> DownloadState:
+        download["polls"] += 1
+        done = download["polls"] >= 3
+        return DownloadState(10 if done else 5 * (download["polls"] - 1), 10, 5.0, done, download["key"])
 
     def lm_link_status(self) -> dict[str, Any]:
         return {"status": "offline", "issues": [], "peers": [], "deviceIdentifier": None, "deviceName": "m"}

@@ -391,3 +391,21 @@ def test_silence_is_the_sdks_timeout(fake: FakeLMStudio, client: lms.Client) -> 
             model.respond("are you there?")
     finally:
         lms.set_sync_api_timeout(previous)
+
+
+def test_search_and_download(fake: FakeLMStudio, client: lms.Client) -> None:
+    fake.configure(download_seconds=0.3)
+    assert "openai/gpt-oss-20b" not in {m.model_key for m in client.list_downloaded_models()}
+    (result,) = client.repository.search_models("gpt-oss")
+    assert result.search_result.name == "openai/gpt-oss-20b"
+    (option,) = result.get_download_options()
+    assert option.info.download_identifier == "openai/gpt-oss-20b@mxfp4"
+    progress: list[int] = []
+    started = time.monotonic()
+    key = option.download(on_progress=lambda update: progress.append(update.downloaded_bytes))
+    assert time.monotonic() - started >= 0.3
+    assert key == "openai/gpt-oss-20b"
+    assert progress == sorted(progress) and progress[-1] == option.info.size_bytes and len(progress) > 1
+    assert key in {m.model_key for m in client.list_downloaded_models()}
+    assert "gpt-oss-20b" in client.llm.model(key).respond("hi").content
+    assert fake.assert_called_with(api="sdk", operation="download").path == "/repository/downloadModel"

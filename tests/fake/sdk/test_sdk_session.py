@@ -496,3 +496,40 @@ def test_files_upload() -> None:
     assert text["fileType"] == "text/plain" and text["sizeBytes"] == 2
     bad = rpc(session, "uploadFileBase64", {"name": "x", "contentBase64": "not base64!"})
     assert bad["type"] == "rpcError" and "base64" in bad["error"]["title"]
+
+
+def test_repository_search_and_download() -> None:
+    session = open_session("repository")
+    results = rpc(session, "searchModels", {"opts": {"searchTerm": "cha", "limit": 5}})["result"]["results"]
+    assert [r["name"] for r in results] == ["chat"]
+    bad = rpc(session, "searchModels", {"opts": {"limit": 500}})
+    assert bad["type"] == "rpcError" and "limit" in bad["error"]["title"]
+    options = rpc(
+        session,
+        "getModelDownloadOptions",
+        {"modelSearchResultIdentifier": {"type": "catalog", "identifier": "chat"}},
+    )["result"]["results"]
+    assert options[0]["downloadIdentifier"] == "chat@q4"
+    actions = run_to_completion(
+        session.receive(
+            json.dumps(
+                {
+                    "type": "channelCreate",
+                    "endpoint": "downloadModel",
+                    "channelId": 1,
+                    "creationParameter": {"downloadIdentifier": "chat@q4"},
+                }
+            )
+        )
+    )
+    messages = [m["message"] for m in sent(actions) if m["type"] == "channelSend"]
+    assert [m["type"] for m in messages] == [
+        "downloadProgress",
+        "downloadProgress",
+        "downloadProgress",
+        "startFinalizing",
+        "success",
+    ]
+    assert [m["update"]["downloadedBytes"] for m in messages[:3]] == [0, 5, 10]
+    assert messages[-1] == {"type": "success", "defaultIdentifier": "chat"}
+    assert len([a for a in actions if isinstance(a, Wait)]) == 2
