@@ -225,7 +225,7 @@ def _messages(ctx: Context, req: ApiRequest) -> Reply:
         return Reply(
             200, stream=done.shape(message.events()), model=res.identifier, usage=usage, notes=done.notes
         )
-    return Reply(200, message.body(), model=res.identifier, usage=usage, notes=done.notes)
+    return Reply(200, message.body(), model=res.identifier, usage=usage, notes=done.notes, delay=done.delay)
 
 
 class _Message:

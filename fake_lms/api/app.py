@@ -20,6 +20,7 @@ from fake_lms.core import auth
 from fake_lms.core.context import Context
 from fake_lms.core.errors import CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
+from fake_lms.core.stores import KeptErrors
 from fake_lms.scripting.records import RequestRecord
 
 CORS_HEADERS = {
@@ -38,7 +39,7 @@ class LMStudioApp:
     def __init__(self, ctx: Context, *, log_requests: bool = True) -> None:
         self.ctx = ctx
         self.log_requests = log_requests
-        self.handler_errors: list[BaseException] = []
+        self.handler_errors = KeptErrors()  # bounded: each error holds its request
         self._log = LineAppender(ctx.home.request_log_file)
 
     def check_auth(self, req: ApiRequest) -> Reply | None:
@@ -49,7 +50,7 @@ class LMStudioApp:
         if refusal == "missing":
             return errors.missing_token()
         if refusal == "malformed":
-            return errors.malformed_token(token or "")
+            return errors.malformed_token()
         if refusal == "unknown":
             return errors.unknown_token()
         return None

@@ -107,15 +107,16 @@ def missing_token() -> Reply:
     )
 
 
-def malformed_token(token: str) -> Reply:
-    shown = token[:10]
+def malformed_token() -> Reply:
+    """LM Studio shows the first ~10 characters of the token here; the fake shows none (they may
+    be part of a real secret and would land in test reports; docs/fidelity.md)."""
     return Reply(
         401,
         {
             "error": {
                 "type": "invalid_request",
                 "code": "invalid_api_key",
-                "message": f"Malformed LM Studio API token provided: {shown}... "
+                "message": "Malformed LM Studio API token provided: ***... "
                 "Ensure you are using a valid token.",
             }
         },

@@ -568,7 +568,7 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
         return Reply(
             200, stream=done.shape(_chat_events(res, gen, result)), model=res.identifier, notes=done.notes
         )
-    return Reply(200, result, model=res.identifier, notes=done.notes)
+    return Reply(200, result, model=res.identifier, notes=done.notes, delay=done.delay)
 
 
 # --------------------------------------------------------------------------------------------

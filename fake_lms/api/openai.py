@@ -243,7 +243,7 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
         events = done.shape(_chat_stream(chat_id, created, res, gen, include_usage))
         return Reply(200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes)
     raw = chat_completion_json(chat_id, created, res, gen, native=native)
-    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes)
+    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
 
 
 def chat_completion_json(
@@ -401,7 +401,7 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes)
+    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,4 +447,5 @@ def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
         model=found.identifier,
         usage=(found.tokens, 0),
         notes=found.notes,
+        delay=found.delay,
     )

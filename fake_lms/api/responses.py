@@ -184,7 +184,14 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
         return Reply(
             200, stream=done.shape(builder.events()), model=res.identifier, usage=done.usage, notes=done.notes
         )
-    return Reply(200, builder.response("completed"), model=res.identifier, usage=done.usage, notes=done.notes)
+    return Reply(
+        200,
+        builder.response("completed"),
+        model=res.identifier,
+        usage=done.usage,
+        notes=done.notes,
+        delay=done.delay,
+    )
 
 
 class _ResponseBuilder:

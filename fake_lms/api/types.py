@@ -6,6 +6,7 @@ Nothing here knows about werkzeug or sockets; ``fake_lms.server.http`` adapts th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class BadJSON(ValueError):
 
 
 _UNSET: Any = object()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a lone surrogate could hide
 
 
 @dataclass(slots=True)
@@ -49,15 +51,23 @@ class ApiRequest:
     record: Any = field(default=None, repr=False)  # the server's RequestRecord of it
 
     def json(self) -> Any:
-        """The body parsed as JSON (cached). Raises :class:`BadJSON`."""
+        """The body parsed as JSON (cached). Raises :class:`BadJSON`, also for a string holding
+        a lone surrogate (``"\\ud800"``): JavaScript accepts one, but it cannot be stored or sent
+        back as UTF-8, so the fake refuses it before anything is changed (docs/fidelity.md)."""
         if self._json is _UNSET:
             if not self.body.strip():
                 raise BadJSON("Unexpected end of JSON input")
             try:
                 text = self.body.decode()  # UTF-8, as LM Studio's body parser reads it
-                self._json = parse_json(text[1:] if text[:1] == "\ufeff" else text)
+                value = parse_json(text[1:] if text[:1] == "\ufeff" else text)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested
                 raise BadJSON(str(exc)) from None
+            if _SURROGATE_ESCAPE.search(text):
+                try:
+                    dumps(value).encode()
+                except UnicodeEncodeError:
+                    raise BadJSON("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
+            self._json = value
         return self._json
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -114,6 +124,7 @@ class Reply:
     model: str | None = None
     usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
     notes: dict[str, Any] | None = None  # a load, unload or download: action, model key, instance
+    delay: float = 0.0  # seconds the transport waits before sending a non-streamed reply
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:

@@ -78,6 +78,11 @@ class Exchange:
         """What the request log says of the JIT load this exchange did, if any."""
         return self.resolved.notes()
 
+    @property
+    def delay(self) -> float:
+        """Seconds a non-streamed answer waits before it is sent (the transport waits)."""
+        return self.script.delay if self.script is not None else 0.0
+
     def shape(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
         """The dialect's stream events with the test's stream faults applied (pacing, stalls,
         cuts, garbage, errors), as intents the dialect then renders."""
@@ -89,6 +94,7 @@ class Embedding:
     resolved: Resolved
     vectors: list[list[float]]
     tokens: int
+    delay: float = 0.0  # seconds the answer waits before it is sent (a scripted ``slow``)
 
     @property
     def identifier(self) -> str:
@@ -153,11 +159,14 @@ def embed(
 ) -> Embedding:
     """Embed ``texts`` with the model named ``model`` (resolved, JIT-loaded, touched, counted)."""
     res = ctx.resolve(model, "embedding", ttl=ttl, wanted=wanted)
+    script = None
     if ctx.scripts is not None:  # faults that act on any model request (a non-streamed ``slow``)
-        ctx.scripts.match(operation="embed", record=record, model=res.identifier, tools_allowed=False)
+        script = ctx.scripts.match(
+            operation="embed", record=record, model=res.identifier, tools_allowed=False
+        )
     dims = res.spec.embedding_dimensions
     vectors = [engine.embed(t, dims) for t in texts]
     tokens = sum(engine.count_tokens(t) for t in texts)
     ctx.touch(res)
     ctx.stats.add_tokens(tokens, 0)
-    return Embedding(res, vectors, tokens)
+    return Embedding(res, vectors, tokens, script.delay if script is not None else 0.0)

@@ -58,3 +58,21 @@ class Stats:
             "jit_loads": self.jit_loads,
             "load_seconds": round(self.load_seconds, 6),
         }
+
+
+class KeptErrors(list[BaseException]):
+    """Errors raised inside the fake's handlers, kept for ``check_handler_errors`` to re-raise:
+    at most ``limit`` (the oldest dropped, and counted in :attr:`dropped`), since each holds its
+    traceback and, through it, its request's body."""
+
+    def __init__(self, limit: int = 20) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+
+    def append(self, error: BaseException) -> None:
+        super().append(error)
+        excess = len(self) - self.limit
+        if excess > 0:
+            del self[:excess]
+            self.dropped += excess

@@ -25,6 +25,14 @@ _TOKEN_RE = re.compile(r"\s*[\w']+|\s*[^\w\s]|\s+$")
 _WORD_RE = re.compile(r"[\w']+")
 MESSAGE_OVERHEAD_TOKENS = 4
 REPLY_PRIMING_TOKENS = 3
+SCHEMA_BUDGET_CHARS = 1 << 20  # never more than this, whatever the limits
+
+
+def _budget(spec: ModelSpec, max_tokens: int | None) -> int:
+    """Characters a schema instance may take: a model writes at most ``max_tokens`` tokens (or,
+    without a limit, until its context is full), at most ~8 characters each."""
+    tokens = spec.default_context_length if max_tokens is None or max_tokens < 0 else max_tokens
+    return min(SCHEMA_BUDGET_CHARS, 8 * tokens + 64)
 
 
 def tokenize(text: str) -> list[str]:
@@ -146,6 +154,11 @@ class ToolCall:
     arguments: str  # JSON text, as LM Studio sends it
 
 
+def dumps_call(call: ToolCall) -> str:
+    """A tool call as the model writes it before LM Studio parses it out of the text."""
+    return json.dumps({"name": call.name, "arguments": json.loads(call.arguments)}, ensure_ascii=False)
+
+
 def tool_call_id(*parts: str) -> str:
     """LM Studio-style tool call id: 9 digits."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
@@ -198,10 +211,12 @@ def choose_tool(
     return best
 
 
-def make_tool_call(fn: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]) -> ToolCall:
+def make_tool_call(
+    fn: Mapping[str, Any], messages: Sequence[Mapping[str, Any]], budget: int = SCHEMA_BUDGET_CHARS
+) -> ToolCall:
     hint = last_user_text(messages)
     schema = fn.get("parameters") or {"type": "object", "properties": {}}
-    args = SchemaInstance(schema, hint).build()
+    args = SchemaInstance(schema, hint, budget).build()
     text = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
     return ToolCall(id=tool_call_id(fn["name"], text, str(len(messages))), name=fn["name"], arguments=text)
 
@@ -237,11 +252,16 @@ _TEXT_FIELDS = {"query", "q", "text", "prompt", "question", "search", "input", "
 class SchemaInstance:
     """Build a value that validates against a JSON schema (the subset that structured-output and
     tool schemas use: types, properties/required, enums/const, arrays with bounds, numeric and
-    length bounds, formats, anyOf/oneOf/allOf, $ref/$defs, nullable unions, defaults/examples)."""
+    length bounds, formats, anyOf/oneOf/allOf, $ref/$defs, nullable unions, defaults/examples).
 
-    def __init__(self, schema: Mapping[str, Any], hint: str = "") -> None:
+    ``budget`` bounds the characters it writes: a model writes no more than it may generate, so a
+    schema asking for ``minLength: 100000000`` or ``minItems: 1e9`` gets what fits (and the
+    reply is then cut at ``max_tokens``, as a model's would be), never 100 MB."""
+
+    def __init__(self, schema: Mapping[str, Any], hint: str = "", budget: int = SCHEMA_BUDGET_CHARS) -> None:
         self.root = schema if isinstance(schema, Mapping) else {}
         self.hint = hint
+        self.budget = budget
         self._capitalised = [w for w in re.findall(r"\b[A-Z][a-z]+\b", hint)][1:] or []
 
     def build(self) -> Any:
@@ -340,6 +360,9 @@ class SchemaInstance:
         extra = schema.get("additionalProperties")
         if isinstance(min_props, int) and len(out) < min_props and extra is not False:
             for i in range(min_props - len(out)):
+                if self.budget <= 0:
+                    break
+                self.budget -= 8  # a key at least
                 out[f"key{i + 1}"] = self._value(
                     extra if isinstance(extra, Mapping) else {}, "value", depth + 1
                 )
@@ -356,6 +379,9 @@ class SchemaInstance:
             count = min(count, max_items)
         out = []
         for i in range(count):
+            if self.budget <= 0:
+                break
+            self.budget -= 2  # a separator at least
             sub = prefix[i] if i < len(prefix) else (items if isinstance(items, Mapping) else {})
             value = self._value(sub, name, depth + 1)
             if schema.get("uniqueItems") and value in out:
@@ -407,9 +433,10 @@ class SchemaInstance:
         min_len: int = shortest if isinstance(shortest, int) else 0
         max_len: int | None = longest if isinstance(longest, int) else None
         if len(value) < min_len:
-            value = value + "x" * (min_len - len(value))
+            value = value + "x" * (min(min_len, max(len(value), self.budget)) - len(value))
         if max_len is not None and len(value) > max_len:
             value = value[:max_len]
+        self.budget -= len(value) + 2
         return value
 
     def _string_for_name(self, name: str) -> str:
@@ -528,16 +555,23 @@ def generate_chat(
     elif scripted_text is None and tools and tool_choice is not None:
         fn = choose_tool(tools, tool_choice, messages)
         if fn is not None:
-            calls.append(make_tool_call(fn, messages))
+            calls.append(make_tool_call(fn, messages, _budget(spec, max_tokens)))
     if calls:
         prompt_tokens = prompt_token_count(messages, tools)
+        written = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+        if max_tokens is not None and max_tokens >= 0 and written > max_tokens:
+            # cut before the call was complete: no call can be parsed, the text is what was written
+            raw = "".join(dumps_call(c) for c in calls)
+            cut, cut_tokens, finish, stop_reason, _ = _apply_limits(raw, max_tokens, ())
+            return Generation(cut, cut_tokens, finish, prompt_tokens, [], think, think_tokens, stop_reason)
         return Generation("", [], "tool_calls", prompt_tokens, calls, think, think_tokens, "toolCalls")
     counted: dict[str, int] = {}  # texts already tokenized for the reply: not tokenized twice
     tokens: list[str] | None = None
     if scripted_text is not None:
         text = scripted_text
     elif json_schema is not None:
-        text = json.dumps(SchemaInstance(json_schema, last_user_text(messages)).build(), ensure_ascii=False)
+        value = SchemaInstance(json_schema, last_user_text(messages), _budget(spec, max_tokens)).build()
+        text = json.dumps(value, ensure_ascii=False)
     else:
         text, tokens, echoed = _default_reply(spec.key, messages)
         if echoed is not None:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -75,6 +76,37 @@ class UnsafeHome(StateError):
     """Refuses to treat a real LM Studio home as a fake one."""
 
 
+# setting -> (kind, minimum, maximum, may be None); kinds: "bool" or "number"
+_SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
+    "jit": ("bool", 0, 0, False),
+    "auto_evict": ("bool", 0, 0, False),
+    "jit_ttl_seconds": ("number", 0, 1e15, True),
+    "require_auth": ("bool", 0, 0, False),
+    "cors": ("bool", 0, 0, False),
+    "load_seconds": ("number", 0, 3600, False),
+    "load_seconds_per_gb": ("number", 0, 3600, False),
+    "download_seconds": ("number", 0, 86400, False),
+    "download_bytes_per_second": ("number", 1, 1e15, True),
+}
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` if it fits setting ``name`` (a bool is not a number, a string is neither, a
+    number must be finite and in range); ``ValueError`` otherwise."""
+    kind, low, high, nullable = _SETTING_RULES[name]
+    if value is None and nullable:
+        return None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, not {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number{' or null' if nullable else ''}, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server settings, persisted in the home. Names follow LM Studio's settings where it has them."""
@@ -99,8 +131,34 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Settings read from a home: unknown keys and values of the wrong type or range (a file
+        edited by hand, or written by an older fake) fall back to the defaults."""
+        out = {}
+        for name, value in data.items():
+            if name in _SETTING_RULES:
+                try:
+                    out[name] = check_setting(name, value)
+                except ValueError:
+                    pass
+        return cls(**out)
+
+    @classmethod
+    def checked(cls, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``changes`` validated (names, types, ranges) before anything is saved; raises
+        ``ValueError`` naming every bad one."""
+        unknown = set(changes) - cls.field_names()
+        if unknown:
+            known = ", ".join(sorted(cls.field_names()))
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {known}")
+        out, problems = {}, []
+        for name, value in changes.items():
+            try:
+                out[name] = check_setting(name, value)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return out
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -382,9 +440,8 @@ class Home:
 
     # -- settings and tokens -------------------------------------------------------------------
     def update_settings(self, **changes: Any) -> Settings:
-        unknown = set(changes) - Settings.field_names()
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        """Change settings; every value is checked before anything is saved (``ValueError``)."""
+        changes = Settings.checked(changes)
         with self.transaction() as state:
             state.settings = replace(state.settings, **changes)
             return state.settings

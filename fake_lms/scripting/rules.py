@@ -40,7 +40,6 @@ import json
 import re
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -341,6 +340,7 @@ class ScriptResult:
     tool_calls: list[tuple[str, Any]] | None = None
     stream_faults: list[F.StreamFault] = field(default_factory=list)
     errors: list[BaseException] | None = None
+    delay: float = 0.0  # a non-streamed reply waits this long (a ``slow`` fault's first-token delay)
 
     def shape_stream(self, events: Iterator[T]) -> Iterator[T | StreamIntent]:
         if not self.stream_faults:
@@ -569,11 +569,9 @@ class Script:
                     seen.add(rule.kind)
                     record.faults.append("slow")
                     delay = max(delay, float(rule.params.get("ttft") or 0.0))
-        if delay > 0:
-            time.sleep(delay)
-        if reply_rule is None and not stream_faults:
+        if reply_rule is None and not stream_faults and delay == 0:
             return None
-        result = ScriptResult(errors=self.handler_errors)
+        result = ScriptResult(errors=self.handler_errors, delay=delay)
         if reply_rule is not None:
             record.scripted = True
             if reply_rule.kind == "text":

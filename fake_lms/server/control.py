@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
+    # ASCII escapes: a recorded body may hold a lone surrogate, which UTF-8 cannot carry
+    return Response(json.dumps(body), status=status, content_type=JSON_TYPE)
 
 
 def is_loopback(address: str | None) -> bool:
@@ -53,6 +54,19 @@ def is_loopback(address: str | None) -> bool:
         return False
     mapped = getattr(ip, "ipv4_mapped", None)
     return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine: ``localhost`` (or a name under it), or a
+    loopback address, with any port. A web page on another name that resolves to 127.0.0.1 (DNS
+    rebinding) sends its own name, and is refused."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    return is_loopback(name)
 
 
 def _body(request: Request) -> Any:
@@ -147,6 +161,9 @@ def respond(fake: FakeLMStudio, request: Request) -> Response:
     """Answer a request under ``/__fake__/`` (called by the server before anything else)."""
     if not is_loopback(request.remote_addr):
         return _json(403, {"error": "the fake LM Studio control API only answers clients on loopback"})
+    if not is_loopback_host(request.host):
+        refusal = "the fake LM Studio control API only answers a loopback Host (localhost, 127.0.0.1, ::1)"
+        return _json(403, {"error": refusal})
     name = request.path[len(CONTROL_PREFIX) :].strip("/")
     handler = ENDPOINTS.get((request.method, name))
     if handler is None:

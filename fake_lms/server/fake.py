@@ -19,6 +19,7 @@ from pytest_httpserver import HTTPServer, HTTPServerError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from fake_lms.api import errors
 from fake_lms.api.app import LMStudioApp
 from fake_lms.core.context import VERSION, Context
 from fake_lms.model.catalog import Catalog, ModelSpec
@@ -32,6 +33,7 @@ from fake_lms.sdk.state_backend import StateBackend
 from fake_lms.server import http, websocket
 
 DEFAULT_PORT = 1234
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024  # request bodies past this get a 413 (docs/fidelity.md)
 
 
 class Refusal:
@@ -73,6 +75,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         version: str = VERSION,
         log_limit: int | None = None,
         log_requests: bool = True,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         **settings: Any,
     ) -> None:
         super().__init__(host, port, threaded=True)
@@ -98,6 +101,9 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         if log_limit is not None:
             self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
         self._log_limit = log_limit
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be a positive number of bytes, not {max_body_bytes!r}")
+        self.max_body_bytes = max_body_bytes
         # scripting: replies and faults, the requests received, the home to go back to on reset
         self.script = Script(self.home, handler_errors=self.app.handler_errors)
         self.ctx.scripts = self.script
@@ -135,7 +141,9 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
     def start(self) -> None:
         if self.is_running():
             raise HTTPServerError("Server is already running")
-        app = Request.application(self.application)
+        # one byte more than the limit, so that a body over it shows (http.BodyTooLarge)
+        limited: type[Request] = type("Request", (Request,), {"max_content_length": self.max_body_bytes + 1})
+        app = limited.application(self.application)
         # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -187,7 +195,10 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             from fake_lms.server import control
 
             return control.respond(self, request)
-        api_request = http.to_api_request(request)
+        try:
+            api_request = http.to_api_request(request)
+        except (http.BodyTooLarge, http.BadBody) as exc:
+            return self._unreadable(request, exc)
         record = self.app.record(api_request)
         self._recorded.append(record)
         inflight = self._inflight
@@ -201,6 +212,22 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             inflight.pop()
         self.log.append((request, response))
         record.status = response.status_code
+        return response
+
+    def _unreadable(self, request: Request, exc: Exception) -> Response:
+        """A body that is too large or malformed: a 4xx in LM Studio's JSON shape, and the
+        connection closed (what is left of the body must not be read as the next request)."""
+        if isinstance(exc, http.BodyTooLarge):
+            reply = errors.oai(
+                413,
+                f"Request body too large: the limit is {exc.limit} bytes.",
+                code="request_too_large",
+            )
+        else:
+            reply = errors.oai(400, f"The request body could not be read: {exc}", code="invalid_body")
+        reply.headers["Connection"] = "close"
+        response = http.to_response(reply, request)
+        self.log.append((request, response))
         return response
 
     def _has_expectations(self) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
@@ -89,6 +90,17 @@ class QuietNoDelayHandler(WSGIRequestHandler):
             registry.discard(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A request the HTTP parser refuses (a bad request line, a header too long, too many
+        headers) is answered as Node's parser does: the status line, ``Connection: close``, no
+        body and no ``Server`` header (never the standard library's HTML page)."""
+        self.close_connection = True
+        if code != 431:  # Node answers every other parse error (a bad version too) with a 400
+            code = 400
+        with contextlib.suppress(OSError):
+            phrase = status_line(code, str(code))
+            self.wfile.write(f"HTTP/1.1 {phrase}\r\nConnection: close\r\n\r\n".encode("latin-1"))
 
     def handle_expect_100(self) -> bool:
         """``Expect: 100-continue``: :meth:`run_wsgi` answers it (once), as werkzeug does."""
@@ -160,8 +172,13 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         head = [f"HTTP/1.1 {status_line(code, status)}\r\n"]
         has_length = False
         for key, value in started["headers"]:
-            if key.lower() == "content-length":
+            lower = key.lower()
+            if lower == "content-length":
                 has_length = True
+            elif lower == "connection":  # the app asks for a close (a body it did not read)
+                keep_alive = keep_alive and value.lower() != "close"
+                self.close_connection = not keep_alive
+                continue
             head.append(f"{key}: {value}\r\n")
         chunked = not has_length and method != "HEAD" and code not in (204, 304) and code >= 200
         if chunked:
@@ -272,13 +289,43 @@ class RequestHeaders(Mapping[str, str]):
         return f"RequestHeaders({self._headers()!r})"
 
 
+class BodyTooLarge(Exception):
+    """The request body is larger than the server accepts."""
+
+    # the request class's ``max_content_length`` is one more than the limit: werkzeug stops a
+    # chunked body at ``max_content_length`` without a word, so reading one byte past the limit
+    # is how a body over it shows
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class BadBody(Exception):
+    """The request body could not be read (malformed chunked framing, a connection cut)."""
+
+
 def to_api_request(request: Request) -> ApiRequest:
+    """The request as the dialects see it. Raises :class:`BodyTooLarge` past the request class's
+    ``max_content_length`` (chunked bodies included: reading stops at the limit) and
+    :class:`BadBody` for a body that cannot be read."""
     environ = request.environ
+    limit = None if request.max_content_length is None else request.max_content_length - 1
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise BodyTooLarge(limit) from None
+    except HTTPException as exc:  # werkzeug's dechunker gave up: a BadRequest, a disconnect
+        raise BadBody(exc.description or type(exc).__name__) from None
+    except (OSError, ValueError) as exc:
+        raise BadBody(str(exc) or type(exc).__name__) from None
+    if limit is not None and len(body) > limit:
+        raise BodyTooLarge(limit)
     return ApiRequest(
         method=request.method,
         path=request.path,
         headers=RequestHeaders(environ),
-        body=request.get_data(cache=True),
+        body=body,
         query=dict(request.args.items()) if environ.get("QUERY_STRING") else {},
     )
 
@@ -325,6 +372,8 @@ class BodyResponse(Response):
 
 
 def to_response(reply: Reply, request: Request | None = None) -> Response:
+    if reply.delay > 0:  # a scripted slow first token, on a reply that is not streamed
+        time.sleep(reply.delay)
     if reply.stream is not None:
         sock = request.environ.get("werkzeug.socket") if request is not None else None
         headers = {**SSE_HEADERS, **reply.headers}

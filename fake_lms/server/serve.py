@@ -17,10 +17,11 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from fake_lms.core.auth import TOKEN_RE
 from fake_lms.model.catalog import Catalog, CatalogError
-from fake_lms.model.home import Home, StateError
+from fake_lms.model.home import Home, Settings, StateError
 from fake_lms.procs import pid_alive
-from fake_lms.server.fake import DEFAULT_PORT, FakeLMStudio
+from fake_lms.server.fake import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, FakeLMStudio
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated download speed (overrides --download-seconds)",
     )
     p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_BYTES / 2**20,
+        metavar="MB",
+        help="request bodies larger than this get a 413 (default: 64)",
+    )
+    p.add_argument(
         "--watch-pid",
         type=int,
         default=None,
@@ -100,12 +108,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (0 <= args.port <= 65535):
         print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
+    for token in args.api_token or ():
+        if not TOKEN_RE.match(token):
+            print(
+                "error: --api-token must look like sk-lm-XXXXXXXX:YYYYYYYYYYYYYYYYYYYY (8 and 20 letters "
+                "or digits), as LM Studio's tokens do; the token given does not",
+                file=sys.stderr,
+            )
+            return 2
+    if not args.max_body_mb > 0:
+        print(f"error: --max-body-mb must be more than 0, not {args.max_body_mb:g}", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings.checked(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     temporary = args.home is None
     try:
         catalog = Catalog.load(args.catalog) if args.catalog else None
         home = Home.temporary(catalog=catalog) if temporary else Home(args.home, catalog=catalog)
         fake = FakeLMStudio(
-            args.host, args.port, home=home, api_tokens=args.api_token, log_limit=1000, **settings
+            args.host,
+            args.port,
+            home=home,
+            api_tokens=args.api_token,
+            log_limit=1000,
+            max_body_bytes=int(args.max_body_mb * 2**20),
+            **settings,
         )
         fake.start()
     except (CatalogError, StateError, OSError) as exc:
