@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fake_lms.sdk import models
+from fake_lms.sdk.protocol import Delayed
 from fake_lms.sdk.registry import Endpoints, RpcCall, specifier, string
 
 
@@ -14,7 +15,8 @@ def embed_string(call: RpcCall) -> Any:
     spec = specifier(call.endpoint, param.get("modelSpecifier"))
     text = string(call.endpoint, param, "inputString")
     assert text is not None
-    return {"embedding": call.backend.embed(spec, text)}
+    vector, delay = call.backend.embed(spec, text)
+    return Delayed({"embedding": vector}, delay) if delay > 0 else {"embedding": vector}
 
 
 ENDPOINTS = Endpoints(

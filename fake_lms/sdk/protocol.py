@@ -50,6 +50,15 @@ class Close:
     abrupt: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Delayed:
+    """An RPC result that is sent only after ``seconds`` (a scripted ``slow`` on a call that does
+    not stream)."""
+
+    result: Any
+    seconds: float
+
+
 Action = Send | SendRaw | Wait | Close
 Task = Iterator[Action]
 

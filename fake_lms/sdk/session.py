@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeGuard
 
 from fake_lms.sdk import diagnostics, embedding, files, llm, repository, system
 from fake_lms.sdk.backend import Backend
-from fake_lms.sdk.protocol import Action, Close, Disconnect, SdkError, Send, SendRaw, Task, Wait
+from fake_lms.sdk.protocol import Action, Close, Delayed, Disconnect, SdkError, Send, SendRaw, Task, Wait
 from fake_lms.sdk.registry import Channel, Endpoints, RpcCall
 
 NAMESPACES: dict[str, Endpoints] = {
@@ -178,9 +178,14 @@ class Session:
             self._report(exc)
             error = SdkError(f"Internal error in the fake LM Studio: {type(exc).__name__}: {exc}")
             return _once(Send({"type": "rpcError", "callId": call_id, "error": error.to_wire()}))
+        delay = 0.0
+        if isinstance(result, Delayed):
+            result, delay = result.result, result.seconds
         reply: dict[str, Any] = {"type": "rpcResult", "callId": call_id}
         if result is not None:  # a void result has no "result" key (spec §4)
             reply["result"] = result
+        if delay > 0:
+            return iter((Wait(delay), Send(reply)))
         return _once(Send(reply))
 
     def _channel_create(self, message: Mapping[str, Any]) -> Task:

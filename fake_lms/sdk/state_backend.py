@@ -475,7 +475,7 @@ class StateBackend:
             shape=self._shaper(ex),
         )
 
-    def embed(self, specifier: Specifier, text: str) -> list[float]:
+    def embed(self, specifier: Specifier, text: str) -> tuple[list[float], float]:
         with self._call(
             "/embedding/embedString", "embed", {"model": specifier.describe(), "input": text}
         ) as call:
@@ -485,7 +485,7 @@ class StateBackend:
             except CoreError as exc:
                 raise SdkError(exc.message) from None
             call.model, call.usage = inst.identifier, (result.tokens, 0)
-        return result.vectors[0]
+        return result.vectors[0], result.delay
 
     def tokenize(self, domain: Domain, specifier: Specifier, text: str) -> list[int]:
         self._required(domain, specifier)

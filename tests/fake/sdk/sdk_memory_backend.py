@@ -49,6 +49,7 @@ class MemoryBackend:
     reply: str = "Hello from memory"
     shape: Shaper = unshaped  # pacing and faults, as the real backend's stream shaping gives them
     refuse: str | None = None
+    embed_delay: float = 0.0
     predictions: list[PredictRequest] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -143,8 +144,8 @@ class MemoryBackend:
         )
         return prediction
 
-    def embed(self, specifier: Specifier, text: str) -> list[float]:
-        return [float(len(text)), 0.0]
+    def embed(self, specifier: Specifier, text: str) -> tuple[list[float], float]:
+        return [float(len(text)), 0.0], self.embed_delay
 
     def tokenize(self, domain: Domain, specifier: Specifier, text: str) -> list[int]:
         return [len(w) for w in text.split()]

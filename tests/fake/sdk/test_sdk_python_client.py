@@ -409,3 +409,11 @@ def test_search_and_download(fake: FakeLMStudio, client: lms.Client) -> None:
     assert key in {m.model_key for m in client.list_downloaded_models()}
     assert "gpt-oss-20b" in client.llm.model(key).respond("hi").content
     assert fake.assert_called_with(api="sdk", operation="download").path == "/repository/downloadModel"
+
+
+def test_slow_embedding_waits(fake: FakeLMStudio, client: lms.Client) -> None:
+    model = client.embedding.model(EMBED)
+    fake.slow(ttft=0.3)
+    started = time.monotonic()
+    assert len(model.embed("slowly")) == 768
+    assert time.monotonic() - started >= 0.3

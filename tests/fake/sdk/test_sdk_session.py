@@ -533,3 +533,15 @@ def test_repository_search_and_download() -> None:
     assert [m["update"]["downloadedBytes"] for m in messages[:3]] == [0, 5, 10]
     assert messages[-1] == {"type": "success", "defaultIdentifier": "chat"}
     assert len([a for a in actions if isinstance(a, Wait)]) == 2
+
+
+def test_a_delayed_rpc_result_waits_first() -> None:
+    session = open_session("embedding", MemoryBackend(embed_delay=0.25))
+    load(session, "embed")
+    spec = {"type": "query", "query": {"identifier": "embed"}}
+    message = {"type": "rpcCall", "endpoint": "embedString", "callId": 1}
+    actions = run_to_completion(
+        session.receive(json.dumps({**message, "parameter": {"modelSpecifier": spec, "inputString": "ab"}}))
+    )
+    assert actions[0] == Wait(0.25)
+    assert sent(actions) == [{"type": "rpcResult", "callId": 1, "result": {"embedding": [2.0, 0.0]}}]
