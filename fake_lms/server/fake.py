@@ -169,7 +169,9 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         finally:
             sock.close()  # werkzeug works on its own duplicate of the descriptor
         self.server.fake_connections = set()  # type: ignore[attr-defined]
-        self.server.fake_websocket = websocket.WebSocketUpgrade(self._sdk_session)  # type: ignore[attr-defined]
+        self.server.fake_websocket = websocket.WebSocketUpgrade(  # type: ignore[attr-defined]
+            self._sdk_session, max_incoming=self.max_body_bytes
+        )
         self.port = self.server.port
         self.server_thread = threading.Thread(
             target=self.thread_target, daemon=True, name=f"fake-lmstudio:{self.port}"

@@ -8,9 +8,10 @@ messages to the session, and runs the session's tasks, waiting with ``select`` u
 is due or a frame arrives — so a ``cancel`` reaches a streaming prediction between two fragments.
 
 Limits: an outgoing message larger than the Python SDK accepts (64 KiB) is never sent by accident:
-it is replaced by an ``rpcError``/``channelError`` that says so. Incoming messages above
-:data:`MAX_INCOMING` close the connection with 1009. Nothing a client sends (bad frames, bad JSON,
-an abrupt disconnect) raises out of here or affects another connection.
+it is replaced by an ``rpcError``/``channelError`` that says so. Incoming messages above the
+server's body limit (:data:`MAX_INCOMING` by default) close the connection with 1009. Nothing a
+client sends (bad frames, bad JSON, an abrupt disconnect) raises out of here or affects another
+connection.
 """
 
 from __future__ import annotations
