@@ -71,6 +71,9 @@ def test_js_sdk_against_the_fake(js_project: Path, fake: FakeLMStudio) -> None:
     assert out["cancel"] == "userStopped"
     assert out["embed"] == 768
     assert "nope/nope" in out["unknown"]["error"]
+    (kind_in, prompt), (kind_out, output) = out["logs"]  # diagnostics.streamLogs saw the prediction
+    assert (kind_in, kind_out) == ("llm.prediction.input", "llm.prediction.output")
+    assert "log me" in prompt and "log me" in output
     assert out["unload"] == []
     assert "js boom" in out["failure"]["error"]
     assert out["crash"]["fragments"] == 2 and "The model has crashed" in out["crash"]["error"]

@@ -82,6 +82,15 @@ await step("embed", async () => {
   const model = await client.embedding.model("text-embedding-nomic-embed-text-v1.5");
   return (await model.embed("hello")).embedding.length;
 });
+await step("logs", async () => {
+  const events = [];
+  const stop = client.diagnostics.unstable_streamLogs((event) => events.push(event.data));
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the channel is open and polling
+  await (await client.llm.model("js-gemma")).respond("log me");
+  for (let i = 0; i < 50 && events.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  stop();
+  return events.map((data) => [data.type, data.input ?? data.output]);
+});
 await step("unknown", async () => client.llm.model("nope/nope"));
 await step("failure", async () => (await (await client.llm.model("js-gemma")).respond("trigger failure")).content);
 await step("crash", async () => {
