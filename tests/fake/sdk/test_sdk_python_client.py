@@ -417,3 +417,28 @@ def test_slow_embedding_waits(fake: FakeLMStudio, client: lms.Client) -> None:
     started = time.monotonic()
     assert len(model.embed("slowly")) == 768
     assert time.monotonic() - started >= 0.3
+
+
+async def test_async_act_cancel_and_dropped_socket(fake: FakeLMStudio) -> None:
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    async with lms.AsyncClient(fake.api_host) as client:
+        model = await client.llm.model(LLM)
+        result = await model.act("What is the weather in Paris?", [get_weather])
+        assert result.rounds == 2 and len(calls) == 1
+        fake.slow(ttft=0.05, tokens_per_second=20)
+        stream = await model.respond_stream("Tell me something long")
+        fragments = stream.__aiter__()
+        await fragments.__anext__()
+        await stream.cancel()
+        async for _ in fragments:
+            pass
+        assert stream.result().stats.stop_reason == "userStopped"
+        fake.stream_cut(after=1)
+        with pytest.raises(lms.LMStudioWebsocketError):
+            await model.respond("hi")
