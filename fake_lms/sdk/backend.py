@@ -184,9 +184,9 @@ class Backend(Protocol):
     def download_state(self, download: Any) -> DownloadState: ...
 
     # -- diagnostics and the link ----------------------------------------------------------------
-    def logs_since(self, cursor: int | None) -> tuple[list[dict[str, Any]], int]:
+    def logs_since(self, cursor: Any) -> tuple[list[dict[str, Any]], Any]:
         """Log events (``{timestamp, data}``) after ``cursor`` (``None``: start from now) and the
-        new cursor."""
+        new cursor (the backend's own value)."""
         ...
 
     def log_prediction(self, model_identifier: str, model_path: str, prompt: str, output: str) -> None: ...

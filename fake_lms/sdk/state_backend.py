@@ -562,11 +562,42 @@ class StateBackend:
         return DownloadState(job.downloaded_bytes(now), job.total_size_bytes, speed, job.finished, spec.key)
 
     # -- diagnostics -----------------------------------------------------------------------------
-    def logs_since(self, cursor: int | None) -> tuple[list[dict[str, Any]], int]:
+    def logs_since(self, cursor: Any) -> tuple[list[dict[str, Any]], Any]:
+        """SDK predictions (with their texts) from this backend's own log, and every other request
+        from the home's request log, as the fake ``lms log stream`` reads it: a ``server.log``
+        event per request, and prediction events (without texts: the request log keeps no
+        bodies) for REST predictions. ``cursor``: (request-log offset, SDK log sequence)."""
+        path = self.home.request_log_file
+        if cursor is None:
+            try:
+                offset = os.path.getsize(path)
+            except OSError:
+                offset = 0
+            with self._log_lock:
+                return [], (offset, self._log_seq)
+        offset, seq = cursor
+        try:
+            with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < offset:
+                    offset = 0  # the log was emptied (a reset) or replaced: read it from its start
+                fh.seek(offset)
+                data = fh.read()
+        except OSError:
+            data = b""
+        complete = data[: data.rfind(b"\n") + 1]
+        events: list[dict[str, Any]] = []
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("method") != "WS":  # SDK calls: below, with texts
+                events.extend(_request_events(record))
         with self._log_lock:
-            if cursor is None:
-                return [], self._log_seq
-            return [event for seq, event in self._logs if seq > cursor], self._log_seq
+            events.extend(event for number, event in self._logs if number > seq)
+            seq = self._log_seq
+        events.sort(key=lambda event: event["timestamp"])
+        return events, (offset + len(complete), seq)
 
     def _log(self, data: dict[str, Any]) -> None:
         with self._log_lock:
@@ -586,6 +617,43 @@ class StateBackend:
 
 
 MALFORMED_MESSAGE = '{"type":"channelSend","channelId":'
+REST_PREDICTION_PATHS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/api/v0/chat/completions",
+        "/api/v0/completions",
+        "/api/v1/chat",
+    }
+)
+
+
+def _request_events(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The diagnostics events of one request-log line (as ``lms log stream`` shows them)."""
+    try:
+        timestamp = round(float(record.get("time", 0)) * 1000)
+    except (TypeError, ValueError):
+        timestamp = 0
+    method, path = str(record.get("method", "GET")), str(record.get("path", "/"))
+    content = f"Received request: {method} to {path}"
+    out = [{"timestamp": timestamp, "data": {"type": "server.log", "content": content, "level": "info"}}]
+    model = record.get("model")
+    if path in REST_PREDICTION_PATHS and isinstance(model, str) and record.get("status") == 200:
+        data_in = {"type": "llm.prediction.input", "input": "", "modelPath": model, "modelIdentifier": model}
+        out.append({"timestamp": timestamp, "data": data_in})
+        data_out: dict[str, Any] = {"type": "llm.prediction.output", "output": "", "modelIdentifier": model}
+        prompt, completion = record.get("prompt_tokens"), record.get("completion_tokens")
+        if isinstance(prompt, int) and isinstance(completion, int):
+            data_out["stats"] = {
+                "stopReason": "eosFound",
+                "promptTokensCount": prompt,
+                "predictedTokensCount": completion,
+                "totalTokensCount": prompt + completion,
+            }
+        out.append({"timestamp": timestamp, "data": data_out})
+    return out
 
 
 def _fail_message(intent: Fail) -> str:

@@ -269,3 +269,35 @@ def test_upgrade_without_a_key_is_400_and_the_server_lives_on(fake: FakeLMStudio
         sock.sendall(b"GET /llm HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         assert sock.recv(1024).startswith(b"HTTP/1.1 400")
     assert RawClient(fake).authenticated().rpc("listLoaded")["type"] == "rpcResult"
+
+
+def test_stream_logs_sees_rest_and_sdk_predictions(fake: FakeLMStudio) -> None:
+    lms = pytest.importorskip("lmstudio")
+    logs = RawClient(fake, "/diagnostics").authenticated()
+    logs.send({"type": "channelCreate", "endpoint": "streamLogs", "channelId": 0})
+    time.sleep(0.2)  # the channel has taken its starting point
+    reply = httpx.post(
+        fake.base_url + "/chat/completions",
+        json={"model": "google/gemma-3-1b", "messages": [{"role": "user", "content": "over REST"}]},
+    )
+    assert reply.status_code == 200
+    with lms.Client(fake.api_host) as client:
+        client.llm.model("google/gemma-3-1b").respond("over the SDK")
+    seen: list[dict[str, Any]] = []
+    while not any(e["data"].get("input", "").endswith("over the SDK") for e in seen):
+        message = logs.receive()
+        seen.append(message["message"]["log"])
+    kinds = [(e["data"]["type"], e["data"].get("content") or e["data"].get("input", "")) for e in seen]
+    assert ("server.log", "Received request: POST to /v1/chat/completions") in kinds
+    assert [k for k, _ in kinds if k.startswith("llm.prediction")][:2] == [
+        "llm.prediction.input",
+        "llm.prediction.output",
+    ]
+    logs.send({"type": "channelSend", "channelId": 0, "message": {"type": "stop"}})
+    while True:
+        message = logs.receive()
+        if message["type"] == "channelClose":
+            break
+        seen.append(message["message"]["log"])
+    sdk_output = [e for e in seen if e["data"]["type"] == "llm.prediction.output" and e["data"]["output"]]
+    assert "over the SDK" in sdk_output[-1]["data"]["output"]
