@@ -442,3 +442,24 @@ async def test_async_act_cancel_and_dropped_socket(fake: FakeLMStudio) -> None:
         fake.stream_cut(after=1)
         with pytest.raises(lms.LMStudioWebsocketError):
             await model.respond("hi")
+
+
+def test_model_with_ttl_and_config(fake: FakeLMStudio, client: lms.Client) -> None:
+    model = client.llm.model(SMALL, ttl=30, config={"contextLength": 2048})
+    assert model.get_context_length() == 2048
+    (inst,) = fake.home.instances()
+    assert (inst.ttl_seconds, inst.jit, inst.context_length) == (30.0, True, 2048)
+
+
+def test_many_clients_at_once(fake: FakeLMStudio) -> None:
+    import concurrent.futures
+
+    def one(i: int) -> str:
+        with lms.Client(fake.api_host) as client:
+            return client.llm.model(SMALL).respond(f"client {i}").content
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(one, range(16)))
+    assert all(f"client {i}" in reply for i, reply in enumerate(replies))
+    assert len(fake.home.instances()) == 1  # one JIT load, however many asked at once
+    fake.check_handler_errors()
