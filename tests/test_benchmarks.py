@@ -42,3 +42,12 @@ def test_bench_ab_compares_a_checkout_with_itself() -> None:
 def test_bench_ab_rejects_a_malformed_version() -> None:
     result = run("benchmarks/bench_ab.py", "no-directory-given")
     assert result.returncode != 0 and "NAME=DIR" in result.stderr
+
+
+def test_bench_load_small_run_has_no_errors(tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    result = run("benchmarks/bench_load.py", "--clients", "3", "--requests", "25", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["requests"] == 75 and data["kinds"]["all"]["errors"] == 0
+    assert {"chat", "stream", "embed", "list", "bad", "lifecycle"} <= set(data["kinds"])

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -37,7 +38,7 @@ from typing import Any, Generic, TypeVar
 from filelock import FileLock
 
 from fake_lms.files import write_bytes_atomic, write_json_atomic
-from fake_lms.model.catalog import Catalog, ModelSpec
+from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
 
 STATE_VERSION = 1
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
@@ -314,14 +315,29 @@ class Home:
             if catalog is not None or not self.catalog_file.exists():
                 write_json_atomic(self.catalog_file, (catalog or Catalog.default()).to_data())
             if not self.state_file.exists():
-                cat = self.catalog
-                state = StateData()
-                now = time.time()
-                for spec in cat:
-                    if spec.downloaded:
-                        state.downloaded[spec.key] = now
-                        self._write_placeholder(spec)
-                self._write_state(state)
+                self._write_state(self._fresh_state())
+
+    def _fresh_state(self) -> StateData:
+        """A new home's state: the catalog's downloaded models, nothing loaded."""
+        state = StateData()
+        now = time.time()
+        for spec in self.catalog:
+            if spec.downloaded:
+                state.downloaded[spec.key] = now
+                self._write_placeholder(spec)
+        return state
+
+    def _set_aside(self, path: Path, exc: Exception, what: str) -> None:
+        """Keep a file that cannot be read beside it, and say so (the fake's own derived files
+        are rebuilt: a rerun with the same home works)."""
+        backup = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+        with contextlib.suppress(OSError):
+            os.replace(path, backup)
+        print(
+            f"fake LM Studio: {path} could not be read ({type(exc).__name__}: {exc}); it was moved to "
+            f"{backup.name} and {what}",
+            file=sys.stderr,
+        )
 
     @classmethod
     def temporary(cls, *, catalog: Catalog | None = None, prefix: str = "fake-lmstudio-") -> Home:
@@ -344,7 +360,36 @@ class Home:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _read_state_fresh(self) -> StateData:
-        return StateData.from_json(json.loads(self.state_file.read_text(encoding="utf-8")))
+        """The state file, read now. Raises ``ValueError`` (also for a file of the wrong shape)."""
+        data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        try:
+            return StateData.from_json(data)
+        except (TypeError, KeyError, AttributeError) as exc:  # valid JSON, not a state
+            raise ValueError(f"not a fake LM Studio state: {exc}") from None
+
+    def _read_state_or_rebuild(self) -> StateData:
+        """The state file; one that cannot be read is set aside and the state rebuilt from the
+        catalog (a mid-replace read on some filesystems is retried first)."""
+        for _ in range(5):
+            try:
+                return self._read_state_fresh()
+            except (ValueError, FileNotFoundError):
+                time.sleep(0.005)
+        try:
+            return self._read_state_fresh()
+        except (ValueError, FileNotFoundError) as exc:
+            with self._thread_lock, self._lock:
+                try:  # another thread or process may have rebuilt it meanwhile
+                    return self._read_state_fresh()
+                except (ValueError, FileNotFoundError):
+                    pass
+                if self.state_file.exists():
+                    self._set_aside(
+                        self.state_file, exc, "the state was rebuilt from the catalog (nothing loaded)"
+                    )
+                state = self._fresh_state()
+                self._write_state(state)
+                return state
 
     def _cached(self, cached: _Cached[Any] | None, path: Path | str) -> tuple[bool, Any]:
         """Whether ``cached`` (read from ``path``) is current, and the file's stat key now.
@@ -362,9 +407,16 @@ class Home:
         if current:
             assert self._catalog_cache is not None
             return self._catalog_cache.value
-        catalog = Catalog.from_data(
-            json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
-        )
+        try:
+            catalog = Catalog.from_data(
+                json.loads(self.catalog_file.read_text(encoding="utf-8")), origin=str(self.catalog_file)
+            )
+        except (ValueError, TypeError, AttributeError, CatalogError) as exc:  # CatalogError: a ValueError
+            with self._thread_lock, self._lock:
+                self._set_aside(self.catalog_file, exc, "the default catalog was written in its place")
+                catalog = Catalog.default()
+                write_json_atomic(self.catalog_file, catalog.to_data())
+                key = self._file_key(self.catalog_file)
         self._catalog_cache = _Cached(catalog, key)
         return catalog
 
@@ -377,15 +429,7 @@ class Home:
             assert cached is not None
             return cached.value
         with self._thread_lock:
-            for _ in range(5):
-                try:
-                    state = self._read_state_fresh()
-                    break
-                except (ValueError, FileNotFoundError):  # mid-replace on some filesystems
-                    time.sleep(0.005)
-                    key = self._file_key(self._state_path)
-            else:
-                state = self._read_state_fresh()
+            state = self._read_state_or_rebuild()
             self._state_cache = _Cached(state, key)
             return state
 
@@ -393,7 +437,7 @@ class Home:
     def transaction(self) -> Iterator[StateData]:
         """Lock the home, yield a fresh mutable copy of the state, write it back on success."""
         with self._thread_lock, self._lock:
-            state = self._read_state_fresh()
+            state = self._read_state_or_rebuild()
             self._prune(state, time.time())
             yield state
             self._write_state(state)

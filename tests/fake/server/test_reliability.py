@@ -289,3 +289,45 @@ def test_the_control_api_refuses_a_host_that_is_not_loopback(fake: FakeLMStudio,
 @pytest.mark.parametrize("host", ["localhost", "localhost:1234", "127.0.0.1", "[::1]:99"])
 def test_the_control_api_answers_loopback_hosts(fake: FakeLMStudio, host: str) -> None:
     assert httpx.get(fake.url + "/__fake__/requests", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "damage", [b'{"version": 1, "settings": {', b"[]", b'{"instances": [{"x": 1}]}', b""]
+)
+def test_an_unreadable_state_file_is_set_aside_and_rebuilt(tmp_path, capsys, damage: bytes) -> None:
+    """A truncated state file gave a raw traceback and exit 1: now the fake says which file, keeps
+    it beside, and starts from the catalog (nothing loaded), so a rerun with the same home works."""
+    home = Home(tmp_path / "home")
+    home.state_file.write_bytes(damage)
+    with FakeLMStudio(home=tmp_path / "home") as fake:
+        healthy(fake)
+    err = capsys.readouterr().err
+    assert str(home.state_file) in err and "rebuilt from the catalog" in err
+    assert list(home.internal.glob("fake-state.json.unreadable-*"))
+
+
+def test_serve_starts_on_a_home_with_a_truncated_state_file(tmp_path) -> None:
+    home = Home(tmp_path / "home")
+    home.state_file.write_text('{"version": 1, "sett')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fake_lms", "serve", "--port", "0", "--home", str(tmp_path / "home")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()  # serve prints its URL when it is ready
+        assert httpx.get(url + "/api/v1/models", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "could not be read" in err and "Traceback" not in err
+
+
+def test_a_corrupt_catalog_copy_is_replaced_by_the_default(tmp_path, capsys) -> None:
+    home = Home(tmp_path / "home")
+    home.catalog_file.write_text("{not json")
+    with FakeLMStudio(home=tmp_path / "home") as fake:
+        healthy(fake)
+        assert httpx.get(fake.base_url + "/models").json()["data"]
+    assert "default catalog was written" in capsys.readouterr().err
