@@ -97,7 +97,9 @@ def tools_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     value = config.get("llm.prediction.tools")
     if not isinstance(value, Mapping) or value.get("type") != "toolArray":
         return []
-    tools = value.get("tools") or ()
+    tools = value.get("tools")
+    if not isinstance(tools, list):
+        return []
     return [dict(t) for t in tools if isinstance(t, Mapping) and t.get("type") == "function"]
 
 

@@ -154,8 +154,8 @@ def kv(fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
 def kv_fields(config: Any) -> dict[str, Any]:
     """The fields of one KV config (malformed entries are skipped)."""
     out: dict[str, Any] = {}
-    if isinstance(config, Mapping):
-        for entry in config.get("fields") or ():
+    if isinstance(config, Mapping) and isinstance(config.get("fields"), list):
+        for entry in config["fields"]:
             if isinstance(entry, Mapping) and isinstance(entry.get("key"), str):
                 out[entry["key"]] = entry.get("value")
     return out
@@ -164,19 +164,19 @@ def kv_fields(config: Any) -> dict[str, Any]:
 def stack_fields(stack: Any) -> dict[str, Any]:
     """A KV stack flattened, later layers overriding earlier ones (as LM Studio merges them)."""
     out: dict[str, Any] = {}
-    if isinstance(stack, Mapping):
-        for layer in stack.get("layers") or ():
+    if isinstance(stack, Mapping) and isinstance(stack.get("layers"), list):
+        for layer in stack["layers"]:
             if isinstance(layer, Mapping):
                 out.update(kv_fields(layer.get("config")))
     return out
 
 
 def stack_layer_names(stack: Any) -> list[str]:
-    if not isinstance(stack, Mapping):
+    if not isinstance(stack, Mapping) or not isinstance(stack.get("layers"), list):
         return []
     return [
         str(layer.get("layerName"))
-        for layer in stack.get("layers") or ()
+        for layer in stack["layers"]
         if isinstance(layer, Mapping) and layer.get("layerName") is not None
     ]
 

@@ -409,7 +409,10 @@ class StateBackend:
     def predict(self, request: PredictRequest) -> Prediction:
         config = request.config
         max_tokens = checked_number(config.get("llm.prediction.maxPredictedTokens"))
-        stop = [s for s in config.get("llm.prediction.stopStrings") or () if isinstance(s, str)]
+        stop_strings = config.get("llm.prediction.stopStrings")
+        if isinstance(stop_strings, str):
+            stop_strings = [stop_strings]
+        stop = [s for s in stop_strings if isinstance(s, str)] if isinstance(stop_strings, list) else []
         structured = config.get("llm.prediction.structured")
         schema = None
         if isinstance(structured, Mapping) and structured.get("type") == "json":
