@@ -20,7 +20,7 @@ from fake_lms.api.fields import object_body
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
 from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
-from fake_lms.core.errors import CoreError
+from fake_lms.core.errors import ContextOverflow, CoreError
 from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
@@ -176,8 +176,18 @@ def messages(ctx: Context, req: ApiRequest) -> Reply:
 
 
 def render_error(exc: CoreError) -> Reply:
-    """A domain error in the Anthropic shape."""
+    """A domain error in the Anthropic shape; a context overflow is an HTTP 500 ``api_error``
+    (lmstudio-surface.md §1.6)."""
+    if isinstance(exc, ContextOverflow):
+        return error(500, exc.message, "api_error")
     return error(exc.status, exc.message, "invalid_request_error" if exc.status < 500 else "api_error")
+
+
+def render_stream_error(exc: CoreError) -> Reply:
+    """A streamed request's error: HTTP 200 and Anthropic's ``error`` event."""
+    kind = "api_error" if isinstance(exc, ContextOverflow) or exc.status >= 500 else "invalid_request_error"
+    data = dumps({"type": "error", "error": {"type": kind, "message": exc.message}})
+    return Reply(200, stream=[SSEEvent(data, event="error")])
 
 
 def _as_anthropic(reply: Reply) -> Reply:

@@ -18,7 +18,7 @@ from fake_lms.api.errors import ApiError
 from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core import auth
 from fake_lms.core.context import Context
-from fake_lms.core.errors import CoreError
+from fake_lms.core.errors import ContextOverflow, CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 from fake_lms.core.stores import KeptErrors
 from fake_lms.scripting.records import RequestRecord
@@ -87,7 +87,7 @@ class LMStudioApp:
                 except ApiError as exc:
                     reply = exc.reply
                 except CoreError as exc:  # a domain error, in the shape of the route's dialect
-                    reply = found.render(exc)
+                    reply = self.render_error(exc, req, found, settings.overflow_stream)
                 except Exception as exc:  # a bug in the fake: answer like LM Studio, keep the error
                     self.handler_errors.append(exc)
                     print(
@@ -103,6 +103,18 @@ class LMStudioApp:
         if self.log_requests:
             self.log(req, reply, time.perf_counter() - started, notes)
         return reply
+
+    @staticmethod
+    def render_error(exc: CoreError, req: ApiRequest, route: routes.Route, overflow_stream: str) -> Reply:
+        """A domain error in the route's dialect. A streamed request whose prompt overflows the
+        context gets what LM Studio 0.4.21 sends (HTTP 200 carrying the error), or, by the
+        ``overflow_stream`` setting, the older 400 or an empty stream (docs/fidelity.md)."""
+        if isinstance(exc, ContextOverflow) and req.record is not None and req.record.stream:
+            if overflow_stream == "error":
+                return route.render_stream(exc)
+            if overflow_stream == "empty":
+                return Reply(200, stream=[])
+        return route.render(exc)
 
     def log(self, req: ApiRequest, reply: Reply, seconds: float, notes: dict[str, Any] | None = None) -> None:
         """Write the request-log line of one request. Never the body, headers or token; ``notes``

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_lms.api.types import Reply
-from fake_lms.core.errors import NO_MODELS_LOADED, CoreError
+from fake_lms.api.types import Reply, SSEEvent, dumps
+from fake_lms.core.errors import NO_MODELS_LOADED, ContextOverflow, CoreError
 
 __all__ = ["NO_MODELS_LOADED", "ApiError", "openai_error", "v1_error"]
 AUTH_DOCS = "https://lmstudio.ai/docs/developer/core/authentication"
@@ -73,8 +73,23 @@ def json_object_rejected() -> Reply:
 
 
 def openai_error(exc: CoreError) -> Reply:
-    """A domain error in the OpenAI shape (the OpenAI-compatible and /api/v0 endpoints)."""
+    """A domain error in the OpenAI shape (the OpenAI-compatible and /api/v0 endpoints); a context
+    overflow in LM Studio's bare-string shape, as llama.cpp's message is passed on."""
+    if isinstance(exc, ContextOverflow):
+        return plain(exc.status, exc.message)
     return oai(exc.status, exc.message, param=exc.param, code=exc.code)
+
+
+def openai_stream_error(exc: CoreError) -> Reply:
+    """A streamed request's error as LM Studio 0.4.21 sends it: HTTP 200, one error event."""
+    error = {"message": exc.message, "type": "invalid_request_error", "param": exc.param, "code": exc.code}
+    return Reply(200, stream=[SSEEvent(dumps({"error": error}))])
+
+
+def v1_stream_error(exc: CoreError) -> Reply:
+    """The same on ``/api/v1/chat``: its ``error`` event."""
+    error = {"type": "invalid_request", "message": exc.message, "code": exc.code, "param": exc.param}
+    return Reply(200, stream=[SSEEvent(dumps({"type": "error", "error": error}), event="error")])
 
 
 def v1_error(exc: CoreError) -> Reply:

@@ -15,11 +15,13 @@ Render = Callable[[CoreError], Reply]
 
 
 class Route(NamedTuple):
-    """A request's handler, its path parameters, and how its dialect renders a domain error."""
+    """A request's handler, its path parameters, and how its dialect renders a domain error (in a
+    reply, and in a stream that has started)."""
 
     handler: Handler
     params: dict[str, Any]
     render: Render
+    render_stream: Render
 
 
 ROUTES: dict[tuple[str, str], Handler] = {
@@ -91,13 +93,22 @@ def renderer(path: str) -> Render:
     return errors.openai_error
 
 
+def stream_renderer(path: str) -> Render:
+    """How the dialect that serves ``path`` sends an error once a stream was asked for."""
+    if path.startswith("/api/v1/"):
+        return errors.v1_stream_error
+    if path == "/v1/messages":
+        return anthropic.render_stream_error
+    return errors.openai_stream_error
+
+
 def find(method: str, path: str) -> Route | None:
     handler = ROUTES.get((method, path))
     if handler is not None:
-        return Route(handler, {}, renderer(path))
+        return Route(handler, {}, renderer(path), stream_renderer(path))
     for route_method, pattern, pattern_handler in PATTERN_ROUTES:
         if route_method == method:
             match = pattern.fullmatch(path)
             if match:
-                return Route(pattern_handler, match.groupdict(), renderer(path))
+                return Route(pattern_handler, match.groupdict(), renderer(path), stream_renderer(path))
     return None

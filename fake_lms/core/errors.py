@@ -8,7 +8,8 @@ dialect an ``rpcError`` or ``channelError``). The words are LM Studio's.
     ├── NoModelsLoaded       no instance is loaded, and nothing may be JIT-loaded
     ├── InvalidModel         the name is no instance, no downloaded model (``model_not_found``)
     ├── WrongModelType       an embedding model asked to chat, or an LLM to embed
-    └── InvalidField         a field the core reads (``model``, ``ttl``) has the wrong type
+    ├── InvalidField         a field the core reads (``model``, ``ttl``) has the wrong type
+    └── ContextOverflow      the prompt does not fit the loaded instance's context length
 """
 
 from __future__ import annotations
@@ -62,3 +63,19 @@ class WrongModelType(CoreError):
 
 class InvalidField(CoreError):
     pass
+
+
+class ContextOverflow(CoreError):
+    """llama.cpp's refusal, as LM Studio 0.4.x passes it on (fidelity-review §4.1)."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, n_keep: int, n_ctx: int) -> None:
+        super().__init__(
+            "The number of tokens to keep from the initial prompt is greater than the context length "
+            f"(n_keep: {n_keep}>= n_ctx: {n_ctx}). Try to load the model with a larger context length, "
+            "or provide a shorter input.",
+            param="messages",
+        )
+        self.n_keep = n_keep
+        self.n_ctx = n_ctx

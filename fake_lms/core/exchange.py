@@ -12,11 +12,13 @@ counts on its own. Errors are :mod:`fake_lms.core.errors`, which each dialect re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from fake_lms.core.context import Context, PendingLoad, Resolved
+from fake_lms.core.errors import ContextOverflow
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.scripting.intents import StreamIntent
@@ -116,6 +118,7 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
     if found is None:
         found = plan(ctx, ask)
     res = ctx.load_pending(found) if isinstance(found, PendingLoad) else found
+    check_context(ask, res)
     script = None
     if ctx.scripts is not None:
         script = ctx.scripts.match(
@@ -146,6 +149,32 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
     ctx.touch(res)
     ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
     return Exchange(res, gen, script)
+
+
+def check_context(ask: Ask, res: Resolved) -> None:
+    """Raise :class:`ContextOverflow` when the prompt's tokens reach the instance's context length.
+    Most prompts are far shorter: a bound from their length (a token is at least one character)
+    skips the count."""
+    n_ctx = res.instance.context_length
+    if ask.operation == "complete":
+        text = ask.prompt or ""
+        if len(text) < n_ctx:
+            return
+        n_keep = engine.count_tokens(text)
+    else:
+        size = sum(
+            len(engine.content_text(m.get("content")))
+            + 64
+            + (len(str(m["tool_calls"])) if m.get("tool_calls") else 0)
+            for m in ask.messages
+        )
+        if ask.tools:
+            size += len(json.dumps(ask.tools))
+        if size + engine.REPLY_PRIMING_TOKENS < n_ctx:
+            return
+        n_keep = engine.prompt_token_count(ask.messages, ask.tools)
+    if n_keep >= n_ctx:
+        raise ContextOverflow(n_keep, n_ctx)
 
 
 def embed(

@@ -6,7 +6,9 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ConversationStore:
@@ -60,19 +62,26 @@ class Stats:
         }
 
 
-class KeptErrors(list[BaseException]):
-    """Errors raised inside the fake's handlers, kept for ``check_handler_errors`` to re-raise:
-    at most ``limit`` (the oldest dropped, and counted in :attr:`dropped`), since each holds its
-    traceback and, through it, its request's body."""
+class BoundedList(list[T]):
+    """A list that keeps its last ``limit`` items (the oldest dropped, counted in :attr:`dropped`).
+    Still a list: it compares, slices and clears as one."""
 
-    def __init__(self, limit: int = 20) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
         self.dropped = 0
 
-    def append(self, error: BaseException) -> None:
-        super().append(error)
+    def append(self, item: T) -> None:
+        super().append(item)
         excess = len(self) - self.limit
         if excess > 0:
             del self[:excess]
             self.dropped += excess
+
+
+class KeptErrors(BoundedList[BaseException]):
+    """Errors raised inside the fake's handlers, kept for ``check_handler_errors`` to re-raise:
+    at most ``limit``, since each holds its traceback and, through it, its request's body."""
+
+    def __init__(self, limit: int = 20) -> None:
+        super().__init__(limit)

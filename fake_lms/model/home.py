@@ -88,7 +88,9 @@ _SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
     "load_seconds_per_gb": ("number", 0, 3600, False),
     "download_seconds": ("number", 0, 86400, False),
     "download_bytes_per_second": ("number", 1, 1e15, True),
+    "overflow_stream": ("choice", 0, 0, False),
 }
+OVERFLOW_STREAM = ("error", "status", "empty")  # see Settings.overflow_stream
 
 
 def check_setting(name: str, value: Any) -> Any:
@@ -100,6 +102,10 @@ def check_setting(name: str, value: Any) -> Any:
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false, not {value!r}")
+        return value
+    if kind == "choice":
+        if value not in OVERFLOW_STREAM:
+            raise ValueError(f"{name} must be one of {', '.join(OVERFLOW_STREAM)}, not {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a number{' or null' if nullable else ''}, not {value!r}")
@@ -121,6 +127,10 @@ class Settings:
     load_seconds_per_gb: float = 0.0  # simulated load time per GB of weights (realistic: ~1.5)
     download_seconds: float = 0.2  # simulated download duration when no speed is set
     download_bytes_per_second: float | None = None  # realistic: e.g. 50e6
+    # a streamed request whose prompt overflows the context: "error" (0.4.21: HTTP 200 carrying the
+    # error), "status" (older builds: the 400 a non-streamed request gets), "empty" (the GGUF path
+    # seen in bug-tracker #2339: an empty 200 stream)
+    overflow_stream: str = "error"
 
     def load_delay(self, spec: ModelSpec) -> float:
         return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)

@@ -407,12 +407,16 @@ class RequestLog:
 
     def __init__(self, limit: int | None = None) -> None:
         self._items: deque[RequestRecord] = deque(maxlen=limit)
+        self.dropped = 0  # records pushed out by the limit (oldest first) since the last clear
 
     def append(self, record: RequestRecord) -> None:
+        if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
+            self.dropped += 1
         self._items.append(record)
 
     def clear(self) -> None:
         self._items.clear()
+        self.dropped = 0
 
     def snapshot(self) -> list[RequestRecord]:
         while True:

@@ -7,7 +7,6 @@ expectation matches is answered the way LM Studio would answer it.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import socket
@@ -22,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from fake_lms.api import errors
 from fake_lms.api.app import LMStudioApp
 from fake_lms.core.context import VERSION, Context
+from fake_lms.core.stores import BoundedList
 from fake_lms.model.catalog import Catalog, ModelSpec
 from fake_lms.model.home import Home, Settings
 from fake_lms.scripting.methods import ScriptingMethods
@@ -33,6 +33,7 @@ from fake_lms.sdk.state_backend import StateBackend
 from fake_lms.server import http, websocket
 
 DEFAULT_PORT = 1234
+DEFAULT_LOG_LIMIT = 1000  # requests kept for assertions (and in pytest-httpserver's log); None: all
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024  # request bodies past this get a 413 (docs/fidelity.md)
 
 
@@ -73,7 +74,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         catalog: Catalog | str | os.PathLike[str] | list[ModelSpec | dict[str, Any]] | None = None,
         api_tokens: list[str] | tuple[str, ...] = (),
         version: str = VERSION,
-        log_limit: int | None = None,
+        log_limit: int | None = DEFAULT_LOG_LIMIT,
         log_requests: bool = True,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         **settings: Any,
@@ -99,7 +100,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         self.ctx = Context(self.home, version=version)
         self.app = LMStudioApp(self.ctx, log_requests=log_requests)
         if log_limit is not None:
-            self.log = collections.deque(maxlen=log_limit)  # type: ignore[assignment]
+            self.log = BoundedList(log_limit)  # pytest-httpserver's (request, response) log
         self._log_limit = log_limit
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be a positive number of bytes, not {max_body_bytes!r}")
@@ -185,7 +186,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
 
     def clear_log(self) -> None:
         if self._log_limit is not None:
-            self.log = collections.deque(maxlen=self._log_limit)  # type: ignore[assignment]
+            self.log = BoundedList(self._log_limit)
         else:
             super().clear_log()
 
@@ -275,6 +276,11 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         """The requests received (LM Studio routes and pytest-httpserver expectations alike;
         never the control API), parsed, oldest first."""
         return self._recorded.snapshot()
+
+    @property
+    def dropped_requests(self) -> int:
+        """How many of the oldest requests ``requests`` no longer holds (``log_limit``)."""
+        return self._recorded.dropped
 
     @property
     def rules(self) -> list[Rule]:
