@@ -463,3 +463,10 @@ def test_many_clients_at_once(fake: FakeLMStudio) -> None:
     assert all(f"client {i}" in reply for i, reply in enumerate(replies))
     assert len(fake.home.instances()) == 1  # one JIT load, however many asked at once
     fake.check_handler_errors()
+
+
+def test_context_overflow_is_a_prediction_error(client: lms.Client) -> None:
+    model = client.llm.load_new_instance(SMALL, "tiny", config={"contextLength": 256})
+    with pytest.raises(lms.LMStudioServerError, match="greater than the context length"):
+        model.respond("word " * 2000)
+    assert model.respond("short").stats.stop_reason == "eosFound"
