@@ -23,11 +23,9 @@ from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 from fake_lms.core.stores import KeptErrors
 from fake_lms.scripting.records import RequestRecord
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
-    "Access-Control-Allow-Headers": "*",
-}
+# what a CORS-on LM Studio sends (cheshire-cat-ai/core#1014); Allow-Methods only on a preflight
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*"}
+PREFLIGHT_HEADERS = {**CORS_HEADERS, "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE"}
 
 
 LIFECYCLE_PATHS = frozenset({"/api/v1/models/load", "/api/v1/models/unload", "/api/v1/models/download"})
@@ -98,7 +96,7 @@ class LMStudioApp:
         if reply.stream is not None:  # the script's stream intents, as the transport sends them
             reply.stream = intents.render_stream(reply.stream)
         if settings.cors:
-            reply.headers.update(CORS_HEADERS)
+            reply.headers.update(PREFLIGHT_HEADERS if req.method == "OPTIONS" else CORS_HEADERS)
         notes = reply.notes
         if self.log_requests:
             self.log(req, reply, time.perf_counter() - started, notes)

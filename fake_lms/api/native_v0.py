@@ -19,7 +19,7 @@ def greeting(ctx: Context, req: ApiRequest) -> Reply:
 
 
 def lms_status(ctx: Context, req: ApiRequest) -> Reply:
-    return Reply(200, {"package": "fake-lmstudio", "version": ctx.version})
+    return Reply(200, {"package": "lmstudio", "version": ctx.version})
 
 
 def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from fake_lms.model.home import (
     ModelNotInCatalog,
 )
 
-REASONING_OPTIONS = ("off", "low", "medium", "high", "on")
+REASONING_OPTIONS = ("off", "low", "medium", "high", "xhigh", "on")
 LLM_LOAD_DEFAULTS: dict[str, Any] = {
     "eval_batch_size": 512,
     "parallel": 4,
@@ -410,17 +410,32 @@ def _input_items(value: Any) -> tuple[list[dict[str, Any]], bool]:
 
 
 def _reasoning_on(spec: ModelSpec, setting: str | None) -> bool:
+    """Whether the model reasons for a ``reasoning`` setting. LM Studio's refusals (fidelity
+    review row 30): a model without reasoning configuration refuses every value, ``"off"`` too
+    (Deno2026/comfyui-deno-custom-nodes#24); a setting the model does not offer names the ones it
+    does (abdulmominsakib/localmind#75); both ``code: "invalid_value"``."""
     if setting is None:
-        setting = spec.reasoning_default or (spec.reasoning[0] if spec.reasoning else None)
-    elif setting not in spec.reasoning and not (setting == "off" and not spec.reasoning):
-        allowed = ", ".join(f"'{o}'" for o in spec.reasoning) or "none (it is not a reasoning model)"
+        return (spec.reasoning_default or (spec.reasoning[0] if spec.reasoning else None)) not in (
+            None,
+            "off",
+        )
+    if not spec.reasoning:
         raise _error(
             400,
-            f"Model \"{spec.key}\" does not support reasoning setting '{setting}'. "
-            f"Supported settings: {allowed}.",
+            f"Model '{spec.key}' does not expose reasoning configuration.",
+            code="invalid_value",
             param="reasoning",
         )
-    return setting not in (None, "off")
+    if setting not in spec.reasoning:
+        allowed = ", ".join(f"'{o}'" for o in spec.reasoning)
+        raise _error(
+            400,
+            f"Reasoning setting '{setting}' is not supported by model '{spec.key}'. "
+            f"Supported settings: {allowed}.",
+            code="invalid_value",
+            param="reasoning",
+        )
+    return setting != "off"
 
 
 def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:

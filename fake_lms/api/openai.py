@@ -57,7 +57,9 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
                 )
             )
         content = message.get("content")
-        if content is not None and not isinstance(content, (str, list)):
+        if ("content" in message and content is None) or (
+            content is not None and not isinstance(content, (str, list))
+        ):  # null too: LM Studio refuses content:null, even beside tool_calls (fidelity review row 9)
             raise ApiError(
                 errors.invalid_field(
                     "Invalid 'content': 'content' field must be a string or an array of objects.", "messages"
@@ -67,6 +69,34 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             message = {**message, "role": "system"}
         out.append(message)
     return out
+
+
+IMAGES_UNSUPPORTED = "Model does not support images. Please use a model that does."
+IMAGE_URL_UNSUPPORTED = "Only base64-encoded images (data: URLs) are supported, not http(s) URLs."
+
+
+def _image_urls(messages: list[dict[str, Any]]) -> list[str]:
+    """The URLs of the ``image_url`` parts of the messages."""
+    urls = []
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                urls.append(url if isinstance(url, str) else "")
+    return urls
+
+
+def _check_images(urls: list[str], spec: ModelSpec) -> None:
+    """LM Studio refuses images for a model without vision (bug-tracker #908), and images given
+    by http(s) URL rather than as base64 data (#1120)."""
+    if not urls:
+        return
+    if not spec.vision:
+        raise ApiError(errors.plain(400, IMAGES_UNSUPPORTED))
+    if any(url.startswith(("http://", "https://")) for url in urls):
+        raise ApiError(errors.plain(400, IMAGE_URL_UNSUPPORTED))
 
 
 def _tools(body: Mapping[str, Any]) -> tuple[list[Any] | None, Any]:
@@ -235,7 +265,9 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
         reasoning=reasoning_requested(body),
         ttl=body.get("ttl"),
     )
-    done = exchange.generate(ctx, ask)
+    found = exchange.plan(ctx, ask)
+    _check_images(_image_urls(messages), found.spec)  # before a JIT load, as LM Studio checks
+    done = exchange.generate(ctx, ask, found)
     res, gen = done.resolved, done.generation
     chat_id = "chatcmpl-" + _rand36(21)
     created = int(time.time())
@@ -409,26 +441,16 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
 
 
 def _embedding_inputs(body: Mapping[str, Any]) -> list[str]:
+    """A string or an array of strings; LM Studio refuses token arrays (bug-tracker #692)."""
     value = body.get("input")
     if value is None:
         raise ApiError(errors.field_required("input"))
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and value:
-        if all(isinstance(v, str) for v in value):
-            return list(value)
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return [" ".join(f"token{v}" for v in value)]
-        if all(
-            isinstance(v, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
-            for v in value
-        ):
-            return [" ".join(f"token{t}" for t in v) for v in value]
-    raise ApiError(
-        errors.invalid_field(
-            "'input' must be a string, an array of strings, or an array of token arrays", "input"
-        )
-    )
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    message = "'input' field must be a string or an array of strings"
+    raise ApiError(errors.invalid_field(message, "input"))
 
 
 def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:

@@ -139,6 +139,11 @@ class Context:
         if settings.jit:
             spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:
+                # LM Studio quirk, JIT on too: with exactly one LLM loaded, an unknown name is
+                # served by it (bug-tracker #619, #1217; 2026 conformance reports)
+                llms = [i for i in instances if self._spec(i).type == "llm"]
+                if kind == "llm" and len(llms) == 1:
+                    return Resolved(llms[0], self._spec(llms[0]))
                 raise InvalidModel(name, self.known_keys())
             self._checked(None, kind, wanted, spec=spec, name=name)
             return PendingLoad(spec, self._ttl_seconds(ttl), context_length)
