@@ -27,11 +27,12 @@ if TYPE_CHECKING:
     from pytest_lmstudio.models import LMStudioModel, ModelManager
 
 # the in-process fake for scripted replies and faults (`lmstudio_fake`) lives in its own module
-pytest_plugins = ["pytest_lmstudio.fake_fixture", "pytest_lmstudio.sdk_fixtures"]
+pytest_plugins = ["pytest_lmstudio.fake_fixture", "pytest_lmstudio.cassettes", "pytest_lmstudio.sdk_fixtures"]
 
 MARKER_HELP = (
-    "lmstudio(models=None): the test needs LM Studio (a real one, or the bundled fake with "
-    "--lmstudio-mode=fake/auto); `models` are ensured downloaded and loaded once per run"
+    "lmstudio(models=None, cassette=None): the test needs LM Studio (a real one, or the bundled fake "
+    "with --lmstudio-mode=fake/auto); `models` are ensured downloaded and loaded once per run; "
+    "`cassette` (True or a name) records and replays its exchanges (--lmstudio-record-mode)"
 )
 
 
@@ -237,18 +238,44 @@ def _marker_models(node: pytest.Item) -> list[str]:
     return list(models)
 
 
+@pytest.fixture
+def _lmstudio_endpoint(request: pytest.FixtureRequest) -> LMStudioServer:
+    """The LM Studio this test talks to: the run's server, or, for a test with a cassette, this
+    process's recorder/replayer in front of it (pytest_lmstudio/cassettes.py)."""
+    from pytest_lmstudio import cassettes
+
+    session = _session(request.config)
+    try:
+        found = cassettes.endpoint(request, session.server)
+    except Unavailable as exc:
+        unavailable(session, exc)
+    if found is not None:
+        return found
+    server: LMStudioServer = request.getfixturevalue("lmstudio_server")
+    return server
+
+
+def _ensure_model(request: pytest.FixtureRequest, key: str, ttl: int | None = None) -> LMStudioModel:
+    from pytest_lmstudio import cassettes
+
+    replayed = cassettes.replayed_model(request, key)  # a replaying test: the fake's own state
+    if replayed is not None:
+        return replayed
+    session = _session(request.config)
+    try:
+        return session.models().ensure(key, ttl=ttl)
+    except Unavailable as exc:
+        unavailable(session, exc)
+
+
 @pytest.fixture(autouse=True)
 def _lmstudio_marker(request: pytest.FixtureRequest) -> None:
     """Tests marked ``@pytest.mark.lmstudio`` get the server (or skip) and their models."""
     if request.node.get_closest_marker("lmstudio") is None:
         return
-    request.getfixturevalue("lmstudio_server")
-    session = _session(request.config)
+    request.getfixturevalue("_lmstudio_endpoint")
     for key in _marker_models(request.node):
-        try:
-            session.models().ensure(key)
-        except Unavailable as exc:
-            unavailable(session, exc)
+        _ensure_model(request, key)
 
 
 def _default_model(request: pytest.FixtureRequest) -> str | None:
@@ -256,15 +283,12 @@ def _default_model(request: pytest.FixtureRequest) -> str | None:
     key = session.settings.model or next(iter(_marker_models(request.node)), None)
     if key is None:
         return None
-    try:
-        return session.models().ensure(key).key
-    except Unavailable as exc:
-        unavailable(session, exc)
+    return _ensure_model(request, key).key
 
 
 @pytest.fixture
 def lmstudio_model(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
 ) -> Callable[..., LMStudioModel]:
     """``lmstudio_model("qwen/qwen3-4b", ttl=600)``: the model, downloaded and loaded once per run."""
     session = _session(request.config)
@@ -273,24 +297,21 @@ def lmstudio_model(
         key = key or session.settings.model
         if not key:
             raise pytest.UsageError("lmstudio_model() needs a model key (or set --lmstudio-model)")
-        try:
-            return session.models().ensure(key, ttl=ttl)
-        except Unavailable as exc:
-            unavailable(session, exc)
+        return _ensure_model(request, key, ttl)
 
     return ensure
 
 
 @pytest.fixture
 def lmstudio_client(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
 ) -> Iterator[LMStudioClient]:
     """The project's client, bound to the server, the API key and the default model."""
     from pytest_lmstudio.client import LMStudioClient
 
     settings = _session(request.config).settings
     with LMStudioClient(
-        lmstudio_server.url,
+        _lmstudio_endpoint.url,
         api_key=settings.api_key,
         default_model=_default_model(request),
         timeout=settings.timeout,
@@ -305,7 +326,7 @@ NO_IDLE_CONNECTIONS = {"max_keepalive_connections": 0}
 
 @pytest.fixture
 def lmstudio_async_client(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
 ) -> AsyncLMStudioClient:
     """The async client, bound like ``lmstudio_client`` (``async with`` it, or just await calls)."""
     import httpx
@@ -317,7 +338,7 @@ def lmstudio_async_client(
         timeout=settings.timeout, trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS)
     )
     return AsyncLMStudioClient(
-        lmstudio_server.url,
+        _lmstudio_endpoint.url,
         api_key=settings.api_key,
         default_model=_default_model(request),
         timeout=settings.timeout,
@@ -335,7 +356,7 @@ def _openai_kwargs(request: pytest.FixtureRequest, server: LMStudioServer) -> di
 
 
 @pytest.fixture
-def lmstudio_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+def lmstudio_openai(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Iterator[Any]:
     """An ``openai.OpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
     openai = pytest.importorskip(
         "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
@@ -343,20 +364,20 @@ def lmstudio_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioSer
     _default_model(request)
     # trust_env=False: a proxy configured for the outside world must not receive loopback requests
     http = openai.DefaultHttpxClient(trust_env=False)
-    client = openai.OpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
+    client = openai.OpenAI(**_openai_kwargs(request, _lmstudio_endpoint), http_client=http)
     yield client
     client.close()
 
 
 @pytest.fixture
-def lmstudio_async_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Any:
+def lmstudio_async_openai(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Any:
     """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
     import httpx
 
     openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
     _default_model(request)
     http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS))
-    return openai.AsyncOpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
+    return openai.AsyncOpenAI(**_openai_kwargs(request, _lmstudio_endpoint), http_client=http)
 
 
 @dataclass(frozen=True)
@@ -371,9 +392,9 @@ class LMStudioURLs:
 
 
 @pytest.fixture
-def lmstudio_base_url(lmstudio_server: LMStudioServer) -> LMStudioURLs:
+def lmstudio_base_url(_lmstudio_endpoint: LMStudioServer) -> LMStudioURLs:
     """The server's URLs: ``.root`` and ``.v1``."""
-    return LMStudioURLs(lmstudio_server.url, lmstudio_server.base_url)
+    return LMStudioURLs(_lmstudio_endpoint.url, _lmstudio_endpoint.base_url)
 
 
 ENV_VARIABLES = (
@@ -389,17 +410,17 @@ ENV_VARIABLES = (
 
 @pytest.fixture
 def lmstudio_env(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Sets, for this test, the variables common LM Studio clients read; returns them."""
     key = _session(request.config).settings.api_key or "lm-studio"
     values = {
-        "LMSTUDIO_URL": lmstudio_server.url,
-        "LMSTUDIO_BASE_URL": lmstudio_server.base_url,
-        "LM_STUDIO_API_BASE": lmstudio_server.base_url,
+        "LMSTUDIO_URL": _lmstudio_endpoint.url,
+        "LMSTUDIO_BASE_URL": _lmstudio_endpoint.base_url,
+        "LM_STUDIO_API_BASE": _lmstudio_endpoint.base_url,
         "LM_STUDIO_API_KEY": key,
         "LM_API_TOKEN": key,
-        "OPENAI_BASE_URL": lmstudio_server.base_url,
+        "OPENAI_BASE_URL": _lmstudio_endpoint.base_url,
         "OPENAI_API_KEY": key,
     }
     for name, value in values.items():
@@ -408,7 +429,7 @@ def lmstudio_env(
 
 
 @pytest.fixture
-def lmstudio_lms(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Lms:
+def lmstudio_lms(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Lms:
     """Runs ``lms`` subcommands (the fake ``lms`` in fake mode); skips when ``lms`` is not found."""
     from pytest_lmstudio.errors import LmsNotFound
     from pytest_lmstudio.lms import Lms, find_lms

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 MODES = ("live", "fake", "auto", "off")
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")  # pytest-recording's words
 DEFAULT_URL = "http://127.0.0.1:1234"
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -32,6 +33,7 @@ class Option:
     kind: str  # "str" | "bool" | "int" | "float" | "choice"
     help: str
     default: Any = None
+    choices: tuple[str, ...] = MODES  # kind "choice"
 
     @property
     def dest(self) -> str:
@@ -80,6 +82,46 @@ OPTIONS: tuple[Option, ...] = (
         "(for CI, where a silently skipped suite is a bug)",
         False,
     ),
+    # record and replay (pytest_lmstudio/cassettes.py)
+    Option(
+        "record-mode",
+        "choice",
+        "cassettes: none (replay only, never contact LM Studio; the default), once (record a test "
+        "that has no cassette yet), new_episodes (record what the cassette lacks), all (record "
+        "every request again), rewrite (record each cassette afresh)",
+        "none",
+        choices=RECORD_MODES,
+    ),
+    Option(
+        "cassettes",
+        "bool",
+        "give every LM Studio test a cassette, as @pytest.mark.lmstudio(cassette=True) does (default: off)",
+        False,
+    ),
+    Option(
+        "cassette-dir",
+        "str",
+        "where cassettes live, relative to each test module's directory (default: cassettes)",
+        "cassettes",
+    ),
+    Option(
+        "match-ignore",
+        "str",
+        "comma-separated request body fields replay matching ignores (default: temperature,seed,user)",
+    ),
+    Option(
+        "redact",
+        "str",
+        "comma-separated header and body field names never written to a cassette, besides "
+        "the credentials always dropped",
+    ),
+    Option("replay-pacing", "bool", "replay streams with their recorded timing (default: instantly)", False),
+    Option(
+        "record-remote",
+        "bool",
+        "allow recording an LM Studio that is not on this machine (default: loopback only)",
+        False,
+    ),
 )
 BY_DEST = {o.dest: o for o in OPTIONS}
 
@@ -96,6 +138,13 @@ class Settings:
     timeout: float = 120.0
     keep_loaded: bool = False
     require: bool = False
+    record_mode: str = "none"
+    cassettes: bool = False
+    cassette_dir: str = "cassettes"
+    match_ignore: str | None = None
+    redact: str | None = None
+    replay_pacing: bool = False
+    record_remote: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -115,7 +164,7 @@ def add_options(parser: pytest.Parser) -> None:
                 help=f"turn off {opt.flag}",
             )
         else:
-            extra: dict[str, Any] = {"choices": MODES} if opt.kind == "choice" else {}
+            extra: dict[str, Any] = {"choices": opt.choices} if opt.kind == "choice" else {}
             group.addoption(
                 opt.flag,
                 action="store",
@@ -145,8 +194,10 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
         )
     text = str(raw).strip()
     if opt.kind == "choice":
-        if text not in MODES:
-            raise SettingsError(f"{source}: lmstudio mode must be one of {', '.join(MODES)}, not {text!r}")
+        if text not in opt.choices:
+            raise SettingsError(
+                f"{source}: lmstudio {opt.name} must be one of {', '.join(opt.choices)}, not {text!r}"
+            )
         return text
     if opt.kind in ("int", "float"):
         try:

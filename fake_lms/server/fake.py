@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_httpserver import HTTPServer, HTTPServerError
 from werkzeug.serving import make_server
@@ -31,6 +31,9 @@ from fake_lms.scripting.rules import Rule, Script
 from fake_lms.sdk.session import Session
 from fake_lms.sdk.state_backend import StateBackend
 from fake_lms.server import http, websocket
+
+if TYPE_CHECKING:
+    from fake_lms.server.recording import RecordReplay
 
 DEFAULT_PORT = 1234
 DEFAULT_LOG_LIMIT = 1000  # requests kept for assertions (and in pytest-httpserver's log); None: all
@@ -114,6 +117,8 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         self._refusing = False
         self._refusal_timer: threading.Timer | None = None
         self._baseline = self.home.capture_baseline()
+        # record / replay (fake_lms.server.recording): cassettes answer generations when set
+        self.cassettes: RecordReplay | None = None
         # the SDK websocket (same port): one backend for every connection; Session options
         # (fail_fast, auth_error_shape) can be changed in sdk_options
         self.sdk_backend = StateBackend(self.ctx, on_record=lambda record: self._recorded.append(record))
@@ -204,6 +209,12 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             return self._unreadable(request, exc)
         record = self.app.record(api_request)
         self._recorded.append(record)
+        if self.cassettes is not None:
+            answer = self.cassettes.respond(request, api_request)
+            if answer is not None:
+                self.log.append((request, answer))
+                record.status = answer.status_code
+                return answer
         inflight = self._inflight
         inflight.append(None)
         try:

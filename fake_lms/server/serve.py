@@ -2,6 +2,12 @@
 
 The first line on stdout is the server's root URL, printed once it accepts connections, so a
 parent process can read one line and start talking to it.
+
+Record and replay without pytest (the cassettes pytest-lmstudio writes, for CI in any language):
+``--record DIR --upstream URL`` puts the server in front of a real LM Studio and records every
+generation into ``DIR/<cassette>.yaml``; ``--replay DIR`` answers generations from those files and
+never contacts LM Studio. The cassette is ``--cassette NAME`` (default ``default``), or per request
+the ``X-LMStudio-Cassette: NAME`` header (``tests/test_app/test_chat`` style paths allowed).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from fake_lms.core.auth import TOKEN_RE
 from fake_lms.model.catalog import Catalog, CatalogError
 from fake_lms.model.home import Home, Settings, StateError
 from fake_lms.procs import pid_alive
+from fake_lms.replay.session import RECORD_MODES
 from fake_lms.server.fake import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, FakeLMStudio
 
 
@@ -71,6 +78,42 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="simulated download speed (overrides --download-seconds)",
+    )
+    rec = p.add_argument_group("record and replay (cassettes)")
+    rec.add_argument("--record", metavar="DIR", help="record generations into cassettes in DIR")
+    rec.add_argument("--upstream", metavar="URL", help="the real LM Studio to record (with --record)")
+    rec.add_argument("--replay", metavar="DIR", help="answer generations from the cassettes in DIR")
+    rec.add_argument(
+        "--record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="with --record: none|once|new_episodes|all|rewrite (default: new_episodes); --replay is none",
+    )
+    rec.add_argument("--cassette", default="default", help="cassette name when no X-LMStudio-Cassette header")
+    rec.add_argument("--pacing", action="store_true", help="replay streams with their recorded timing")
+    rec.add_argument(
+        "--match-ignore",
+        action="append",
+        default=None,
+        metavar="FIELD",
+        help="request body field ignored by matching (repeatable; default: temperature, seed, user)",
+    )
+    rec.add_argument(
+        "--redact-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="header never written to a cassette (repeatable; credentials are always dropped)",
+    )
+    rec.add_argument(
+        "--redact-field",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="body field whose value is never written to a cassette (repeatable)",
+    )
+    rec.add_argument(
+        "--allow-remote-upstream", action="store_true", help="allow an upstream that is not on this machine"
     )
     p.add_argument(
         "--max-body-mb",
@@ -137,8 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_body_bytes=int(args.max_body_mb * 2**20),
             **settings,
         )
+        problem = _set_up_cassettes(fake, args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         fake.start()
-    except (CatalogError, StateError, OSError) as exc:
+    except (CatalogError, StateError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
@@ -178,3 +225,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         if temporary:
             shutil.rmtree(home.path, ignore_errors=True)
     return 0
+
+
+def _set_up_cassettes(fake: FakeLMStudio, args: argparse.Namespace) -> str | None:
+    """Put ``fake`` in record or replay mode as the arguments ask; the problem, if any."""
+    if not (args.record or args.replay):
+        if args.upstream:
+            return "--upstream needs --record DIR"
+        return None
+    if args.record and args.replay:
+        return "choose one of --record DIR and --replay DIR"
+    if args.record and not args.upstream:
+        return "--record DIR needs --upstream URL (the real LM Studio to record)"
+    from pathlib import Path
+
+    from fake_lms.replay.matching import DEFAULT_IGNORED, Matcher
+    from fake_lms.replay.redact import Redactor
+    from fake_lms.replay.session import CassetteSession
+    from fake_lms.server.proxy import Upstream
+    from fake_lms.server.recording import RecordReplay
+
+    directory = Path(args.record or args.replay)
+    mode = (args.record_mode or "new_episodes") if args.record else "none"
+    upstream = Upstream(args.upstream, allow_remote=args.allow_remote_upstream) if args.record else None
+    ignore = DEFAULT_IGNORED if args.match_ignore is None else tuple(args.match_ignore)
+    sessions: dict[str, CassetteSession] = {}
+    lock = threading.Lock()
+
+    def session_for(name: str | None) -> CassetteSession:
+        name = (name or args.cassette).strip().strip("/")
+        parts = [part for part in name.split("/") if part]
+        if not parts or any(part in (".", "..") for part in parts):
+            parts = [args.cassette]
+        key = "/".join(parts)
+        with lock:
+            session = sessions.get(key)
+            if session is None:
+                redactor = Redactor(args.redact_header, args.redact_field)
+                hint = (
+                    f"python -m fake_lms serve --record {directory} --upstream <LM Studio URL> "
+                    f"--record-mode new_episodes (cassette {key})"
+                )
+                session = sessions[key] = CassetteSession(
+                    directory.joinpath(*parts).with_suffix(".yaml"),
+                    mode,
+                    matcher=Matcher(ignore, redactor),
+                    redactor=redactor,
+                    record_hint=hint,
+                    autosave=True,
+                )
+            return session
+
+    fake.cassettes = RecordReplay(upstream, pacing=args.pacing, sessions=session_for)
+    return None
