@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_lmstudio.models import LMStudioModel, ModelManager
 
 # the in-process fake for scripted replies and faults (`lmstudio_fake`) lives in its own module
-pytest_plugins = ["pytest_lmstudio.fake_fixture", "pytest_lmstudio.cassettes"]
+pytest_plugins = ["pytest_lmstudio.fake_fixture", "pytest_lmstudio.cassettes", "pytest_lmstudio.sdk_fixtures"]
 
 MARKER_HELP = (
     "lmstudio(models=None, cassette=None): the test needs LM Studio (a real one, or the bundled fake "

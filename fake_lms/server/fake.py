@@ -28,7 +28,9 @@ from fake_lms.scripting.methods import ScriptingMethods
 from fake_lms.scripting.records import RequestLog, RequestRecord
 from fake_lms.scripting.remote import CONTROL_PREFIX
 from fake_lms.scripting.rules import Rule, Script
-from fake_lms.server import http
+from fake_lms.sdk.session import Session
+from fake_lms.sdk.state_backend import StateBackend
+from fake_lms.server import http, websocket
 
 if TYPE_CHECKING:
     from fake_lms.server.recording import RecordReplay
@@ -117,12 +119,24 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         self._baseline = self.home.capture_baseline()
         # record / replay (fake_lms.server.recording): cassettes answer generations when set
         self.cassettes: RecordReplay | None = None
+        # the SDK websocket (same port): one backend for every connection; Session options
+        # (fail_fast, auth_error_shape) can be changed in sdk_options
+        self.sdk_backend = StateBackend(self.ctx, on_record=lambda record: self._recorded.append(record))
+        self.sdk_options: dict[str, Any] = {}
 
     # -- URLs ----------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         """The server root, e.g. ``http://127.0.0.1:1234`` (native API and probes live here)."""
         return f"http://{self.format_host(self.host)}:{self.port}"
+
+    @property
+    def api_host(self) -> str:
+        """``host:port`` as the ``lmstudio`` Python SDK takes it (``lmstudio.Client(fake.api_host)``)."""
+        return f"{self.format_host(self.host)}:{self.port}"
+
+    def _sdk_session(self, namespace: str) -> Session:
+        return Session(namespace, self.sdk_backend, errors=self.app.handler_errors, **self.sdk_options)
 
     @property
     def base_url(self) -> str:
@@ -161,6 +175,9 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         finally:
             sock.close()  # werkzeug works on its own duplicate of the descriptor
         self.server.fake_connections = set()  # type: ignore[attr-defined]
+        self.server.fake_websocket = websocket.WebSocketUpgrade(  # type: ignore[attr-defined]
+            self._sdk_session, max_incoming=self.max_body_bytes
+        )
         self.port = self.server.port
         self.server_thread = threading.Thread(
             target=self.thread_target, daemon=True, name=f"fake-lmstudio:{self.port}"
@@ -304,6 +321,8 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             self.wait_idle()
             self.home.restore_baseline(self._baseline)
             self.ctx.reset_stores()
+        self.sdk_options.clear()
+        self.sdk_backend.reset()
 
     def expire(self, model: str | None = None) -> list[Any]:
         """Unload ``model`` (identifier or model key; ``None``: every instance) as an idle TTL
@@ -374,6 +393,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         if server is not None:
             server.server_close()
         self.app.close()
+        self.sdk_backend.close()
 
     def __exit__(self, *exc: Any) -> None:
         self._cancel_refusal()  # a stopped, refusing server must not come back by itself

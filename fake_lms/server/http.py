@@ -122,6 +122,10 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         return "chunked" not in self.headers.get("Transfer-Encoding", "").lower()
 
     def run_wsgi(self) -> None:
+        upgrade = getattr(self.server, "fake_websocket", None)  # fake_lms.server.websocket
+        if upgrade is not None and self.headers.get("Upgrade", "").lower() == "websocket":
+            upgrade(self)
+            return
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.environ = environ = self.make_environ()

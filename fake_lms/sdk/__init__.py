@@ -1,0 +1,1 @@
+"""The LM Studio websocket RPC dialect: a sans-IO session and its namespaces."""
