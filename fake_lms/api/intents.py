@@ -12,7 +12,7 @@ from typing import Any
 
 from fake_lms.api import errors
 from fake_lms.api.types import Disconnect, RawFrame, Reply, SSEEvent, StreamItem, dumps
-from fake_lms.core.errors import CoreError, NoModelsLoaded
+from fake_lms.core.errors import CONTEXT_LENGTH_MESSAGE, MODEL_CRASHED_MESSAGE, CoreError, NoModelsLoaded
 from fake_lms.scripting.intents import (
     BeforeIntent,
     ContextOverflow,
@@ -25,11 +25,6 @@ from fake_lms.scripting.intents import (
     StreamFailure,
 )
 
-CONTEXT_LENGTH_MESSAGE = (
-    "The number of tokens to keep from the initial prompt is greater than the context length. "
-    "Try to load the model with a larger context length, or provide a shorter input."
-)
-STREAM_ERROR_MESSAGE = "The model has crashed without additional information. (Exit code: null)"
 MALFORMED_CHUNK = b"data: {not json\n\n"
 
 
@@ -114,7 +109,7 @@ def before_reply(intent: BeforeIntent, render: Callable[[CoreError], Reply]) -> 
 
 
 def stream_error_event(message: str | None) -> SSEEvent:
-    error = {"message": message or STREAM_ERROR_MESSAGE, "type": "internal_error", "param": None}
+    error = {"message": message or MODEL_CRASHED_MESSAGE, "type": "internal_error", "param": None}
     return SSEEvent(dumps({"error": {**error, "code": None}}))
 
 

@@ -19,6 +19,13 @@ from collections.abc import Sequence
 NO_MODELS_LOADED = (
     "No models loaded. Please load a model in the developer page or use the 'lms load' command."
 )
+# what a scripted context_length_exceeded() says (llama.cpp's sentence, without the counts)
+CONTEXT_LENGTH_MESSAGE = (
+    "The number of tokens to keep from the initial prompt is greater than the context length. "
+    "Try to load the model with a larger context length, or provide a shorter input."
+)
+# what a scripted stream_error() says: LM Studio's words for a model process that died mid-answer
+MODEL_CRASHED_MESSAGE = "The model has crashed without additional information. (Exit code: null)"
 
 
 class CoreError(Exception):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
-from fake_lms.core.errors import CoreError
+from fake_lms.core.errors import CONTEXT_LENGTH_MESSAGE, MODEL_CRASHED_MESSAGE, CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
 from fake_lms.model import engine, info
 from fake_lms.model.catalog import ModelSpec
@@ -80,12 +80,7 @@ from fake_lms.sdk.protocol import (
 
 LOG_LIMIT = 1000
 _BUILD = 1
-# LM Studio's words for a crashed model and an overflowing context (as the REST dialects use them)
-STREAM_ERROR_MESSAGE = "The model has crashed without additional information. (Exit code: null)"
-CONTEXT_LENGTH_MESSAGE = (
-    "The number of tokens to keep from the initial prompt is greater than the context length. "
-    "Try to load the model with a larger context length, or provide a shorter input."
-)
+
 Operation = Literal["chat", "complete", "embed", "load", "unload", "download"]
 NO_MATCH = "generic.noModelMatchingQuery"
 
@@ -399,7 +394,7 @@ class StateBackend:
                 elif isinstance(item, Garbage):
                     yield SendRaw(item.data.decode("utf-8", "replace") if item.data else MALFORMED_MESSAGE)
                 elif isinstance(item, StreamFailure):
-                    raise SdkError(item.message or STREAM_ERROR_MESSAGE)
+                    raise SdkError(item.message or MODEL_CRASHED_MESSAGE)
                 else:
                     yield item
 
