@@ -84,12 +84,31 @@ class QuietNoDelayHandler(WSGIRequestHandler):
         if registry is not None:
             registry.add(self.connection)
 
+    unread_body = False  # set when a reply was sent before the request's body was read
+
     def finish(self) -> None:
         registry = getattr(self.server, "fake_connections", None)
         if registry is not None:
             registry.discard(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
+        if self.unread_body:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close without losing the reply: closing a socket with unread input sends a reset, and
+        the client may then never read the 413 it was sent. Shut our side, then read (and drop)
+        what the client still sends, for a moment and a few megabytes at most."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            deadline = time.monotonic() + 2.0
+            left = 16 * 2**20
+            while left > 0 and time.monotonic() < deadline:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                left -= len(data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """A request the HTTP parser refuses (a bad request line, a header too long, too many
@@ -178,6 +197,7 @@ class QuietNoDelayHandler(WSGIRequestHandler):
             elif lower == "connection":  # the app asks for a close (a body it did not read)
                 keep_alive = keep_alive and value.lower() != "close"
                 self.close_connection = not keep_alive
+                self.unread_body = value.lower() == "close"
                 continue
             head.append(f"{key}: {value}\r\n")
         chunked = not has_length and method != "HEAD" and code not in (204, 304) and code >= 200
