@@ -51,3 +51,12 @@ def test_bench_load_small_run_has_no_errors(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["requests"] == 75 and data["kinds"]["all"]["errors"] == 0
     assert {"chat", "stream", "embed", "list", "bad", "lifecycle"} <= set(data["kinds"])
+
+
+def test_bench_sdk_prints_the_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "sdk.json"
+    result = run("benchmarks/bench_sdk.py", "--calls", "5", "--rounds", "2", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sdk/openai median" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["sdk_over_openai"] > 0 and set(data["results"]) == {"sdk respond", "openai chat"}
