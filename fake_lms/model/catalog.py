@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -73,6 +74,40 @@ class ModelSpec:
             object.__setattr__(self, "path", self.key)
         object.__setattr__(self, "reasoning", tuple(self.reasoning))
         object.__setattr__(self, "extra_variants", tuple(q.lower() for q in self.extra_variants))
+
+    @classmethod
+    def plausible(cls, name: str, **fields: Any) -> ModelSpec:
+        """A spec for a model the catalog lacks, from its name alone: an embedding model when the
+        name says so (``embed``, ``bge``, ``e5-``, ``gte-``, ``minilm``), vision for ``-vl`` /
+        ``vision`` / ``llava``, reasoning for ``qwen3``, ``deepseek-r1``, ``gpt-oss``, ``magistral``
+        and ``-thinking``; the size from a ``7b``-style parameter count. ``fields`` override."""
+        key = name.strip().split("@", 1)[0]
+        lowered = key.lower()
+        base = lowered.rsplit("/", 1)[-1]
+        spec: dict[str, Any] = {"key": key}
+        if any(word in base for word in ("embed", "bge-", "bge_", "e5-", "gte-", "minilm", "nomic-bert")):
+            spec.update(
+                type="embedding", architecture="bert", max_context_length=2048, default_context_length=2048
+            )
+        else:
+            if any(
+                word in base for word in ("-vl", "vision", "llava", "pixtral", "gemma-3-4b", "gemma-3-12b")
+            ):
+                spec["vision"] = True
+            if "gpt-oss" in base:
+                spec.update(
+                    reasoning=("low", "medium", "high"), reasoning_default="medium", architecture="gpt-oss"
+                )
+            elif any(word in base for word in ("qwen3", "deepseek-r1", "magistral", "thinking", "qwq")):
+                spec.update(reasoning=("off", "on"), reasoning_default="on")
+            spec["trained_for_tool_use"] = True
+        params = re.search(r"(\d+(?:\.\d+)?)b\b", base)
+        if params:
+            billions = float(params.group(1))
+            spec["params_string"] = f"{params.group(1)}B"
+            spec["size_bytes"] = max(1, int(billions * 0.6e9))  # about Q4_K_M
+        spec.update(fields)
+        return cls.from_dict(spec)
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -319,6 +354,10 @@ class Catalog:
             if spec is not None and f"{spec.key}@{quant.lower()}" in spec.variants:
                 return spec
         return None
+
+    def with_model(self, spec: ModelSpec) -> Catalog:
+        """This catalog with ``spec`` added (or replacing the model of the same key)."""
+        return Catalog([*(s for s in self if s.key != spec.key), spec])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Catalog) and self.to_data() == other.to_data()

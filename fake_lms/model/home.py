@@ -521,6 +521,15 @@ class Home:
             encoding="utf-8",
         )
 
+    def add_model(self, spec: ModelSpec, *, downloaded: bool = True) -> ModelSpec:
+        """Put ``spec`` in this home's catalog (replacing a model of the same key) and, by
+        default, mark it downloaded, so that requests, ``lms ls`` and the SDK know it."""
+        with self._thread_lock, self._lock:
+            write_json_atomic(self.catalog_file, self.catalog.with_model(spec).to_data())
+        if downloaded:
+            self.mark_downloaded(spec.key)
+        return spec
+
     def mark_downloaded(self, key: str) -> ModelSpec:
         spec = self.catalog.find(key)
         if spec is None:

@@ -178,6 +178,20 @@ class ScriptingMethods:
     def configure(self, **settings: Any) -> Any:
         raise NotImplementedError
 
+    # -- models --------------------------------------------------------------------------------
+    def add_model(self, key: str, *, downloaded: bool = True, **fields: Any) -> dict[str, Any]:
+        """Put a model in the fake's catalog (downloaded, by default), so that requests naming
+        it are served and ``lms ls`` lists it. Unspecified fields are guessed from the name
+        (``ModelSpec.plausible``: embedding models, vision, reasoning, size); ``fields`` are
+        catalog fields (``type="embedding"``, ``vision=True``, ``max_context_length=8192``...).
+        Returns the model's catalog entry."""
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"add_model needs a model key, not {key!r}")
+        return self._add_model({"key": key, "downloaded": downloaded, "fields": fields})
+
+    def _add_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
     # -- request assertions --------------------------------------------------------------------
     def assert_called_with(self, **fields: Any) -> RequestRecord:
         """Some request matched every field (``model=``, ``tools=``, ``path=``, ``stream=``,

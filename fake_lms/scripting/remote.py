@@ -113,6 +113,10 @@ class ControlClient(ScriptingMethods):
                 return
             time.sleep(0.005)
 
+    def _add_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "models", request)["model"]
+        return result
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "configure", settings)["settings"]
         return result

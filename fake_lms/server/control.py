@@ -14,6 +14,7 @@ HTTP, on the fake's own port, under ``/__fake__/``:
 ``POST /__fake__/expire``   ``{"model": "..."}``: unload as an idle TTL would
 ``POST /__fake__/refuse``   ``{"seconds": 1.0}``: refuse connections for that long (after answering)
 ``POST /__fake__/configure`` settings, e.g. ``{"load_seconds": 2}``
+``POST /__fake__/models``   ``{"key": "...", "downloaded": true, "fields": {...}}``: add a model
 ==========================  =====================================================================
 
 Safety: the fake binds 127.0.0.1 by default, and the control API answers **only** clients on a
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from fake_lms.model.catalog import CatalogError
 from fake_lms.scripting.remote import CONTROL_PREFIX
 from fake_lms.scripting.rules import ScriptError
 from fake_lms.server.http import JSON_TYPE
@@ -133,6 +135,16 @@ def _refuse(fake: FakeLMStudio, request: Request) -> Response:
     return response
 
 
+def _models(fake: FakeLMStudio, request: Request) -> Response:
+    body = _body(request)
+    if not isinstance(body, Mapping) or not isinstance(body.get("key"), str):
+        raise ScriptError('add a model with {"key": "...", "downloaded": true, "fields": {...}}')
+    try:
+        return _json(200, {"model": fake._add_model(dict(body))})
+    except CatalogError as exc:
+        raise ScriptError(str(exc)) from None
+
+
 def _configure(fake: FakeLMStudio, request: Request) -> Response:
     body = _body(request)
     if not isinstance(body, Mapping):
@@ -154,6 +166,7 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, Request], Response]] = {
     ("POST", "expire"): _expire,
     ("POST", "refuse"): _refuse,
     ("POST", "configure"): _configure,
+    ("POST", "models"): _models,
 }
 
 

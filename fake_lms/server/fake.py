@@ -279,6 +279,17 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         return self.home.request_log()
 
     # -- scripting (the methods themselves: fake_lms.scripting.methods) -------------------------
+    def _add_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        fields = request.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise ValueError("add_model fields must be an object of catalog fields")
+        try:
+            spec = ModelSpec.plausible(request["key"], **fields)
+        except TypeError as exc:  # an unknown catalog field
+            raise ValueError(f"add_model: {exc}") from None
+        self.home.add_model(spec, downloaded=bool(request.get("downloaded", True)))
+        return spec.to_dict()
+
     def _add(self, entry: dict[str, Any]) -> Rule:
         return self.script.add(entry)
 
