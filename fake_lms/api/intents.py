@@ -80,6 +80,11 @@ def status_reply(
         )
     if retry_after is not None:
         reply.headers["Retry-After"] = _retry_after_header(retry_after)
+        if retry_after < 1:
+            # the openai SDKs ignore a Retry-After of 0 (and round nothing below a second) and
+            # back off 0.5-8 s instead; they read retry-after-ms first, so a scripted "retry at
+            # once" costs a millisecond, not seconds (docs/scripting.md)
+            reply.headers["retry-after-ms"] = _retry_after_header(max(1.0, retry_after * 1000))
     if headers:
         reply.headers.update({str(k): str(v) for k, v in headers.items()})
     return reply

@@ -406,3 +406,17 @@ def test_a_stopped_fake_does_not_come_back_after_a_refusal() -> None:
         fake.stop()  # stopping while refusing: stays stopped
         time.sleep(0.25)
         assert not fake.is_running()
+
+
+def test_retry_after_zero_costs_no_wall_time(lmstudio_fake: FakeLMStudio) -> None:
+    """``fail(503, retry_after=0)`` used to cost ~1 s a test: the openai SDK ignores a zero
+    Retry-After and backs off. ``retry-after-ms`` (read first by the SDK) makes it retry at once."""
+    raw = httpx.post(lmstudio_fake.base_url + "/chat/completions", json={"model": LLM, "messages": HELLO})
+    assert raw.status_code == 200
+    lmstudio_fake.fail(503, retry_after=0, times=2)
+    raw = httpx.post(lmstudio_fake.base_url + "/chat/completions", json={"model": LLM, "messages": HELLO})
+    assert raw.headers["retry-after"] == "0" and raw.headers["retry-after-ms"] == "1"
+    client = openai.OpenAI(base_url=lmstudio_fake.base_url, api_key="x")
+    started = time.monotonic()
+    client.chat.completions.create(model=LLM, messages=HELLO)
+    assert time.monotonic() - started < 0.4  # the SDK's own backoff would be 0.5 s or more
