@@ -267,3 +267,21 @@ def test_failures_are_recorded_with_their_exit_code(lms: Lms) -> None:
     (record,) = lms.home.lms_invocations()
     assert record["argv"] == ["load", "--yes", "no-such-model"]
     assert (record["command"], record["exit_code"]) == ("load", 1)
+
+
+def test_help_without_a_home_lists_serve_and_the_lms_commands() -> None:
+    """``fake-lms --help`` used to say only that LMS_FAKE_HOME is not set (issue 15 item 7)."""
+    env = {k: v for k, v in os.environ.items() if k != "LMS_FAKE_HOME"}
+    for args in (["--help"], []):
+        out = subprocess.run(
+            [sys.executable, "-m", "fake_lms", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        assert "fake-lms serve [options]" in out.stdout and "LMS_FAKE_HOME" in out.stdout
+        for command in ("get", "load", "unload", "ls", "ps", "server", "log"):
+            assert f"\n  {command} " in out.stdout
+    # a command still needs the home, and says so
+    out = subprocess.run(
+        [sys.executable, "-m", "fake_lms", "ls"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0 and "LMS_FAKE_HOME is not set" in out.stderr + out.stdout
