@@ -311,6 +311,8 @@ def error_from_response(
     ``model`` the model the request named (for ``lms get <key>`` hints), ``api_key`` the key that was
     sent (used to redact, and to say whether a key was sent at all).
     """
+    from pytest_lmstudio.client.urls import DEFAULT_BASE_URL  # urls imports this module
+
     text = redact(_as_text(body), api_key) or ""
     message, code, _param, data = parse_error_body(text)
     message = redact(message, api_key)
@@ -341,7 +343,7 @@ def error_from_response(
         return WrongEndpoint(
             f"{where} does not serve {request}: it answered HTTP 200 {message!r}, LM Studio's reply to an"
             f" unknown route{_endpoint_hint(path)}. Check the base URL: give the server root"
-            f" (http://127.0.0.1:1234) or the same with /v1; a wrong path prefix, a doubled /v1/v1 or a"
+            f" ({DEFAULT_BASE_URL}) or the same with /v1; a wrong path prefix, a doubled /v1/v1 or a"
             f" double slash all cause this.{auth_hint}",
             model=model,
             **common,
