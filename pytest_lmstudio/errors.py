@@ -6,6 +6,25 @@ ever contains an API key: known keys and anything shaped like an LM Studio token
 
 :func:`error_from_response` turns one HTTP answer (status + body) into the right exception; the
 client calls it for every non-2xx answer and for LM Studio's "HTTP 200 Unexpected endpoint" body.
+
+The hierarchy (a built-in base in brackets: catch it by that too)::
+
+    LMStudioError
+    ├── InvalidBaseURL      [ValueError]         the configured URL cannot be LM Studio's
+    ├── ServerNotRunning    [ConnectionError]    nothing answers at the base URL
+    ├── LMStudioTimeout     [TimeoutError]       no answer in time (HTTP, a download, or ``lms``)
+    ├── WrongEndpoint                            HTTP 200 "Unexpected endpoint or method"
+    ├── Unauthorized                             HTTP 401 / 403
+    ├── ModelNotFound                            ``model_not_found``: not downloaded, unknown key
+    ├── ModelNotLoaded                           "No models loaded", unknown instance
+    ├── BadRequest                               any other 4xx
+    ├── ServerError                              5xx, or the connection broke before an answer
+    ├── BadResponse                              a 2xx answer that is not LM Studio's JSON
+    ├── StreamError                              an error or garbage frame, or a stream cut short
+    ├── DownloadFailed                           a download job (or ``lms get``) failed
+    ├── LoadFailed                               a load (or ``lms load``) failed
+    ├── LmsNotFound         [FileNotFoundError]  the ``lms`` command is nowhere to be found
+    └── LmsCommandFailed                         ``lms`` exited non-zero
 """
 
 from __future__ import annotations
