@@ -24,8 +24,9 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 
 
-class SettingsError(pytest.UsageError):
-    """A setting has a value that cannot be used; the message names the setting and its source."""
+# A setting has a value that cannot be used; the message names the setting and its source. pytest
+# prints a usage error as such (no traceback). UsageError is final, so this is a name, not a subclass.
+SettingsError = pytest.UsageError
 
 
 @dataclass(frozen=True)
