@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_lmstudio.client import AsyncLMStudioClient, LMStudioClient
     from pytest_lmstudio.lms import Lms
     from pytest_lmstudio.models import LMStudioModel, ModelManager
+    from pytest_lmstudio.shared_http import SharedHTTP
 
 # the in-process fake for scripted replies and faults (`lmstudio_fake`) lives in its own module
 pytest_plugins = ["pytest_lmstudio.fake_fixture"]
@@ -281,21 +282,36 @@ def lmstudio_model(
     return ensure
 
 
+@pytest.fixture(scope="session")
+def _lmstudio_shared_http() -> Iterator[SharedHTTP]:
+    """The session's SSL context and connection pools, under every client fixture's fresh client."""
+    from pytest_lmstudio.shared_http import SharedHTTP
+
+    shared = SharedHTTP()
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
 def lmstudio_client(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, _lmstudio_shared_http: SharedHTTP
 ) -> Iterator[LMStudioClient]:
-    """The project's client, bound to the server, the API key and the default model."""
+    """The project's client, bound to the server, the API key and the default model. A new client
+    each test, over the session's connection pool."""
+    import httpx
+
     from pytest_lmstudio.client import LMStudioClient
 
     settings = _session(request.config).settings
-    with LMStudioClient(
-        lmstudio_server.url,
-        api_key=settings.api_key,
-        default_model=_default_model(request),
-        timeout=settings.timeout,
-    ) as client:
-        yield client
+    transport = cast(httpx.BaseTransport, _lmstudio_shared_http.transport(httpx))
+    with httpx.Client(transport=transport, trust_env=False) as http:
+        yield LMStudioClient(
+            lmstudio_server.url,
+            api_key=settings.api_key,
+            default_model=_default_model(request),
+            timeout=settings.timeout,
+            http_client=http,
+        )
 
 
 # An async client's pooled connections belong to the event loop of the test that used them, which
@@ -305,7 +321,7 @@ NO_IDLE_CONNECTIONS = {"max_keepalive_connections": 0}
 
 @pytest.fixture
 def lmstudio_async_client(
-    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, _lmstudio_shared_http: SharedHTTP
 ) -> AsyncLMStudioClient:
     """The async client, bound like ``lmstudio_client`` (``async with`` it, or just await calls)."""
     import httpx
@@ -314,7 +330,10 @@ def lmstudio_async_client(
 
     settings = _session(request.config).settings
     http = httpx.AsyncClient(
-        timeout=settings.timeout, trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS)
+        verify=_lmstudio_shared_http.ssl_context(),
+        timeout=settings.timeout,
+        trust_env=False,
+        limits=httpx.Limits(**NO_IDLE_CONNECTIONS),
     )
     return AsyncLMStudioClient(
         lmstudio_server.url,
@@ -335,27 +354,41 @@ def _openai_kwargs(request: pytest.FixtureRequest, server: LMStudioServer) -> di
 
 
 @pytest.fixture
-def lmstudio_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+def lmstudio_openai(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, _lmstudio_shared_http: SharedHTTP
+) -> Iterator[Any]:
     """An ``openai.OpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
     openai = pytest.importorskip(
         "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
     )
+    from pytest_lmstudio.shared_http import http_library
+
     _default_model(request)
+    # its own http client (openai's defaults, its own headers and cookies) over the session's pool:
+    # OpenAI.close() closes the http client it was given, and that must not end the shared pool.
     # trust_env=False: a proxy configured for the outside world must not receive loopback requests
-    http = openai.DefaultHttpxClient(trust_env=False)
+    pool = _lmstudio_shared_http.transport(http_library(openai.DefaultHttpxClient))
+    http = openai.DefaultHttpxClient(transport=pool, trust_env=False)
     client = openai.OpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
     yield client
     client.close()
 
 
 @pytest.fixture
-def lmstudio_async_openai(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Any:
+def lmstudio_async_openai(
+    request: pytest.FixtureRequest, lmstudio_server: LMStudioServer, _lmstudio_shared_http: SharedHTTP
+) -> Any:
     """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
-    import httpx
-
     openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
+    from pytest_lmstudio.shared_http import http_library
+
     _default_model(request)
-    http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS))
+    lib = http_library(openai.DefaultAsyncHttpxClient)
+    http = openai.DefaultAsyncHttpxClient(
+        verify=_lmstudio_shared_http.ssl_context(),
+        trust_env=False,
+        limits=lib.Limits(**NO_IDLE_CONNECTIONS),
+    )
     return openai.AsyncOpenAI(**_openai_kwargs(request, lmstudio_server), http_client=http)
 
 
