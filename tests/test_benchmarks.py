@@ -42,3 +42,15 @@ def test_bench_ab_compares_a_checkout_with_itself() -> None:
 def test_bench_ab_rejects_a_malformed_version() -> None:
     result = run("benchmarks/bench_ab.py", "no-directory-given")
     assert result.returncode != 0 and "NAME=DIR" in result.stderr
+
+
+def test_bench_suite_runs_every_variant_serially_and_under_xdist() -> None:
+    result = run("benchmarks/bench_suite.py", "--tests", "3", "--repeats", "1", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = ("ideal", "openai", "fake", "respx")
+    rows = [row for row in map(str.split, result.stdout.splitlines()) if row and row[0] in names]
+    variants = {row[0] for row in rows}
+    assert {"ideal", "openai", "fake"} <= variants
+    assert {(row[0], row[1]) for row in rows} >= {(v, m) for v in variants for m in ("serial", "-n")}
+    ideal_rows = [row for row in rows if row[0] == "ideal"]
+    assert ideal_rows and all(row[-2] == "1.00x" for row in ideal_rows)  # ratios are to the ideal
