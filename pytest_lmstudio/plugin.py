@@ -2,7 +2,9 @@
 
 State lives on the config stash (:class:`LMStudioSession`); the work is done by small modules:
 settings (options), rundir (state shared across xdist workers), server (find/start/stop),
-models (download/load once per run), report (header and summary), client (the HTTP client).
+models (download/load once per run), report (header and summary), client (the HTTP client),
+shared_http (what the client fixtures share per session). A run whose tests use neither the marker
+nor one of these fixtures leaves no trace: no header, no probe, no run directory.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
 from pytest_lmstudio import report
 from pytest_lmstudio import settings as settings_mod
-from pytest_lmstudio.rundir import WORKERINPUT_KEY, RunDir
+from pytest_lmstudio.rundir import CONTROLLER_PID_KEY, WORKERINPUT_KEY, RunDir, planned_path
 from pytest_lmstudio.server import LMStudioServer, Unavailable
 from pytest_lmstudio.settings import Settings
 
@@ -40,11 +43,18 @@ class LMStudioSession:
     """Per-process plugin state, kept on ``config.stash``."""
 
     def __init__(
-        self, config: pytest.Config, settings: Settings, run: RunDir | None, controller: bool
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        controller: bool,
+        planned: Path | None = None,
+        controller_pid: int | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
-        self._run = run
+        self._run: RunDir | None = None
+        self._planned = planned  # under xdist: the run directory's path, made when first needed
+        self._controller_pid = controller_pid
         self.controller = controller
         self._server: LMStudioServer | None = None
         self._unavailable: Unavailable | None = None
@@ -57,8 +67,22 @@ class LMStudioSession:
     def run(self) -> RunDir:
         """The run directory, created on first use (a run that never needs LM Studio makes none)."""
         if self._run is None:
-            self._run = RunDir.create()
+            self._run = RunDir.create(self._planned, self._controller_pid)
         return self._run
+
+    def existing_run(self) -> RunDir | None:
+        """The run directory, if this process or (under xdist) a worker made one."""
+        if self._run is None and self._planned is not None and self._planned.is_dir():
+            self._run = RunDir(self._planned)
+        return self._run
+
+    def plan_run(self) -> Path:
+        """xdist controller: the run directory's path for the workers, without making it."""
+        if self._run is not None:
+            return self._run.path
+        if self._planned is None:
+            self._planned = planned_path()
+        return self._planned
 
     def server(self) -> LMStudioServer:
         if self._server is None and self._unavailable is None:
@@ -85,7 +109,7 @@ class LMStudioSession:
 
     def finish(self) -> None:
         """Controller only: unload what the run loaded, stop what it started (once)."""
-        if self.finished or not self.controller or self._run is None:
+        if self.finished or not self.controller or self.existing_run() is None:
             return
         self.finished = True
         from pytest_lmstudio import models as models_mod
@@ -143,34 +167,65 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_mod.from_config(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and WORKERINPUT_KEY in workerinput:
-        run, controller = RunDir(workerinput[WORKERINPUT_KEY]), False
+        planned = Path(workerinput[WORKERINPUT_KEY])
+        pid = workerinput.get(CONTROLLER_PID_KEY)
+        config.stash[SESSION_KEY] = LMStudioSession(config, settings, False, planned, pid)
     else:
-        run, controller = None, True
-    config.stash[SESSION_KEY] = LMStudioSession(config, settings, run, controller)
+        config.stash[SESSION_KEY] = LMStudioSession(config, settings, True)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: tell each worker where the run directory is."""
-    node.workerinput[WORKERINPUT_KEY] = str(_session(node.config).run.path)
+    """xdist controller: tell each worker where the run directory will be, should one need it."""
+    node.workerinput[WORKERINPUT_KEY] = str(_session(node.config).plan_run())
+    node.workerinput[CONTROLLER_PID_KEY] = os.getpid()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+# What makes a test need LM Studio: the marker, or one of these fixtures (directly or through its own)
+PLUGIN_FIXTURES = frozenset(
+    {
+        "lmstudio_settings",
+        "lmstudio_server",
+        "lmstudio_model",
+        "lmstudio_client",
+        "lmstudio_async_client",
+        "lmstudio_openai",
+        "lmstudio_async_openai",
+        "lmstudio_base_url",
+        "lmstudio_env",
+        "lmstudio_lms",
+        "lmstudio_fake",
+    }
+)
+
+
+def uses_lmstudio(item: pytest.Item) -> bool:
+    if item.get_closest_marker("lmstudio") is not None:
+        return True
+    return not PLUGIN_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+# No pytest_report_header: the header is said once the tests are known (below), so that a run that
+# does not use LM Studio shows nothing and probes nothing. An xdist controller collects no tests: it
+# says nothing up front, and the summary at the end tells what the workers used.
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     session = config.stash.get(SESSION_KEY, None)
-    return report.header(session.settings) if session is not None else None
-
-
-def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None or session.settings.mode == "off":
+    if session is None or hasattr(config, "workerinput") or not any(map(uses_lmstudio, items)):
         return None
-    marked: list[str] = []
-    for item in items:
-        try:
-            marked.extend(_marker_models(item))
-        except pytest.UsageError:
-            pass  # reported when the test runs
-    return report.models_line(session.settings, marked)
+    lines = [report.header(session.settings)]
+    if session.settings.mode != "off":
+        marked: list[str] = []
+        for item in items:
+            try:
+                marked.extend(_marker_models(item))
+            except pytest.UsageError:
+                pass  # reported when the test runs
+        models = report.models_line(session.settings, marked)
+        if models:
+            lines.append(models)
+    return lines
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -181,7 +236,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.controller or session._run is None:
+    if session is None or not session.controller or session.existing_run() is None:
         return
     lines = report.summary_lines(
         session.run, session.settings, terminalreporter.stats.get("skipped", []), session.cleanup_lines
@@ -198,8 +253,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     session.finish()
     session.restore()
-    if session.controller and session._run is not None:
-        session.run.remove()
+    run = session.existing_run() if session.controller else None
+    if run is not None:
+        run.remove()
 
 
 # -- fixtures ------------------------------------------------------------------------------------
