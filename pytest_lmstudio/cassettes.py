@@ -15,7 +15,6 @@ matching, redaction and drift live in ``fake_lms.replay``, usable without pytest
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -23,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -238,16 +237,13 @@ def replayed_model(request: pytest.FixtureRequest, key: str) -> LMStudioModel | 
     session = request.node.stash.get(SESSION_KEY, None)
     if session is None or session.records:
         return None
-    from fake_lms.model.catalog import Catalog, ModelSpec
+    from fake_lms.model.catalog import ModelSpec
     from pytest_lmstudio.models import LMStudioModel
 
     fake = request.config.stash[RECORDER_KEY].start()
     home = fake.home
-    if home.catalog.find(key) is None:
-        kind = "embedding" if "embed" in key.lower() else "llm"
-        catalog = Catalog([*home.catalog, ModelSpec(key, type=kind)])
-        home.write_catalog_bytes(json.dumps(catalog.to_data(), indent=1).encode("utf-8"))
-        home.mark_downloaded(key)
+    if home.catalog.find(key) is None:  # a model only the recorded LM Studio had
+        home.add_model(ModelSpec.plausible(key))
     if home.find_instance(key) is None:
         home.load(key, reuse=True, sleep=False)
     return LMStudioModel(key, key)
@@ -307,9 +303,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     for name, value in report.user_properties:
         if name == DRIFT_PROPERTY:
-            _DRIFT.append((report.nodeid, list(value)))
+            _DRIFT.append((report.nodeid, list(cast("list[str]", value))))
         elif name == SAVED_PROPERTY:
-            _SAVED.append((report.nodeid, str(value[0]), int(value[1])))
+            saved = cast("tuple[str, int]", value)
+            _SAVED.append((report.nodeid, str(saved[0]), int(saved[1])))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

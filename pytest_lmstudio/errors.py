@@ -6,6 +6,25 @@ ever contains an API key: known keys and anything shaped like an LM Studio token
 
 :func:`error_from_response` turns one HTTP answer (status + body) into the right exception; the
 client calls it for every non-2xx answer and for LM Studio's "HTTP 200 Unexpected endpoint" body.
+
+The hierarchy (a built-in base in brackets: catch it by that too)::
+
+    LMStudioError
+    ├── InvalidBaseURL      [ValueError]         the configured URL cannot be LM Studio's
+    ├── ServerNotRunning    [ConnectionError]    nothing answers at the base URL
+    ├── LMStudioTimeout     [TimeoutError]       no answer in time (HTTP, a download, or ``lms``)
+    ├── WrongEndpoint                            HTTP 200 "Unexpected endpoint or method"
+    ├── Unauthorized                             HTTP 401 / 403
+    ├── ModelNotFound                            ``model_not_found``: not downloaded, unknown key
+    ├── ModelNotLoaded                           "No models loaded", unknown instance
+    ├── BadRequest                               any other 4xx
+    ├── ServerError                              5xx, or the connection broke before an answer
+    ├── BadResponse                              a 2xx answer that is not LM Studio's JSON
+    ├── StreamError                              an error or garbage frame, or a stream cut short
+    ├── DownloadFailed                           a download job (or ``lms get``) failed
+    ├── LoadFailed                               a load (or ``lms load``) failed
+    ├── LmsNotFound         [FileNotFoundError]  the ``lms`` command is nowhere to be found
+    └── LmsCommandFailed                         ``lms`` exited non-zero
 """
 
 from __future__ import annotations
@@ -311,6 +330,8 @@ def error_from_response(
     ``model`` the model the request named (for ``lms get <key>`` hints), ``api_key`` the key that was
     sent (used to redact, and to say whether a key was sent at all).
     """
+    from pytest_lmstudio.client.urls import DEFAULT_BASE_URL  # urls imports this module
+
     text = redact(_as_text(body), api_key) or ""
     message, code, _param, data = parse_error_body(text)
     message = redact(message, api_key)
@@ -341,7 +362,7 @@ def error_from_response(
         return WrongEndpoint(
             f"{where} does not serve {request}: it answered HTTP 200 {message!r}, LM Studio's reply to an"
             f" unknown route{_endpoint_hint(path)}. Check the base URL: give the server root"
-            f" (http://127.0.0.1:1234) or the same with /v1; a wrong path prefix, a doubled /v1/v1 or a"
+            f" ({DEFAULT_BASE_URL}) or the same with /v1; a wrong path prefix, a doubled /v1/v1 or a"
             f" double slash all cause this.{auth_hint}",
             model=model,
             **common,

@@ -84,7 +84,7 @@ class ModelManager:
         own lock is held while it is downloaded and loaded; the ledger's only to read and write it."""
         with self.run.locked(f"model:{key}", timeout=MODEL_LOCK_SECONDS):
             with self.run.locked():
-                entry = self.run.read(LEDGER, {}).get(key)
+                entry: dict[str, Any] | None = self.run.read(LEDGER, {}).get(key)
             if entry is not None:
                 return entry
             try:

@@ -2,7 +2,9 @@
 
 State lives on the config stash (:class:`LMStudioSession`); the work is done by small modules:
 settings (options), rundir (state shared across xdist workers), server (find/start/stop),
-models (download/load once per run), report (header and summary), client (the HTTP client).
+models (download/load once per run), report (header and summary), client (the HTTP client),
+shared_http (what the client fixtures share per session). A run whose tests use neither the marker
+nor one of these fixtures leaves no trace: no header, no probe, no run directory.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
 from pytest_lmstudio import report
 from pytest_lmstudio import settings as settings_mod
-from pytest_lmstudio.rundir import WORKERINPUT_KEY, RunDir
+from pytest_lmstudio.rundir import CONTROLLER_PID_KEY, WORKERINPUT_KEY, RunDir, planned_path
 from pytest_lmstudio.server import LMStudioServer, Unavailable
 from pytest_lmstudio.settings import Settings
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from pytest_lmstudio.client import AsyncLMStudioClient, LMStudioClient
     from pytest_lmstudio.lms import Lms
     from pytest_lmstudio.models import LMStudioModel, ModelManager
+    from pytest_lmstudio.shared_http import SharedHTTP
 
 # the in-process fake for scripted replies and faults (`lmstudio_fake`) lives in its own module
 pytest_plugins = ["pytest_lmstudio.fake_fixture", "pytest_lmstudio.cassettes", "pytest_lmstudio.sdk_fixtures"]
@@ -40,11 +44,18 @@ class LMStudioSession:
     """Per-process plugin state, kept on ``config.stash``."""
 
     def __init__(
-        self, config: pytest.Config, settings: Settings, run: RunDir | None, controller: bool
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        controller: bool,
+        planned: Path | None = None,
+        controller_pid: int | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
-        self._run = run
+        self._run: RunDir | None = None
+        self._planned = planned  # under xdist: the run directory's path, made when first needed
+        self._controller_pid = controller_pid
         self.controller = controller
         self._server: LMStudioServer | None = None
         self._unavailable: Unavailable | None = None
@@ -57,8 +68,22 @@ class LMStudioSession:
     def run(self) -> RunDir:
         """The run directory, created on first use (a run that never needs LM Studio makes none)."""
         if self._run is None:
-            self._run = RunDir.create()
+            self._run = RunDir.create(self._planned, self._controller_pid)
         return self._run
+
+    def existing_run(self) -> RunDir | None:
+        """The run directory, if this process or (under xdist) a worker made one."""
+        if self._run is None and self._planned is not None and self._planned.is_dir():
+            self._run = RunDir(self._planned)
+        return self._run
+
+    def plan_run(self) -> Path:
+        """xdist controller: the run directory's path for the workers, without making it."""
+        if self._run is not None:
+            return self._run.path
+        if self._planned is None:
+            self._planned = planned_path()
+        return self._planned
 
     def server(self) -> LMStudioServer:
         if self._server is None and self._unavailable is None:
@@ -85,7 +110,7 @@ class LMStudioSession:
 
     def finish(self) -> None:
         """Controller only: unload what the run loaded, stop what it started (once)."""
-        if self.finished or not self.controller or self._run is None:
+        if self.finished or not self.controller or self.existing_run() is None:
             return
         self.finished = True
         from pytest_lmstudio import models as models_mod
@@ -143,34 +168,67 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_mod.from_config(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and WORKERINPUT_KEY in workerinput:
-        run, controller = RunDir(workerinput[WORKERINPUT_KEY]), False
+        planned = Path(workerinput[WORKERINPUT_KEY])
+        pid = workerinput.get(CONTROLLER_PID_KEY)
+        config.stash[SESSION_KEY] = LMStudioSession(config, settings, False, planned, pid)
     else:
-        run, controller = None, True
-    config.stash[SESSION_KEY] = LMStudioSession(config, settings, run, controller)
+        config.stash[SESSION_KEY] = LMStudioSession(config, settings, True)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: tell each worker where the run directory is."""
-    node.workerinput[WORKERINPUT_KEY] = str(_session(node.config).run.path)
+    """xdist controller: tell each worker where the run directory will be, should one need it."""
+    node.workerinput[WORKERINPUT_KEY] = str(_session(node.config).plan_run())
+    node.workerinput[CONTROLLER_PID_KEY] = os.getpid()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+# What makes a test need LM Studio: the marker, or one of these fixtures (directly or through its own)
+PLUGIN_FIXTURES = frozenset(
+    {
+        "lmstudio_settings",
+        "lmstudio_server",
+        "lmstudio_model",
+        "lmstudio_client",
+        "lmstudio_async_client",
+        "lmstudio_openai",
+        "lmstudio_async_openai",
+        "lmstudio_base_url",
+        "lmstudio_env",
+        "lmstudio_lms",
+        "lmstudio_fake",
+        "lmstudio_sdk",
+        "lmstudio_async_sdk",
+    }
+)
+
+
+def uses_lmstudio(item: pytest.Item) -> bool:
+    if item.get_closest_marker("lmstudio") is not None:
+        return True
+    return not PLUGIN_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+# No pytest_report_header: the header is said once the tests are known (below), so that a run that
+# does not use LM Studio shows nothing and probes nothing. An xdist controller collects no tests: it
+# says nothing up front, and the summary at the end tells what the workers used.
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     session = config.stash.get(SESSION_KEY, None)
-    return report.header(session.settings) if session is not None else None
-
-
-def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None or session.settings.mode == "off":
+    if session is None or hasattr(config, "workerinput") or not any(map(uses_lmstudio, items)):
         return None
-    marked: list[str] = []
-    for item in items:
-        try:
-            marked.extend(_marker_models(item))
-        except pytest.UsageError:
-            pass  # reported when the test runs
-    return report.models_line(session.settings, marked)
+    lines = [report.header(session.settings)]
+    if session.settings.mode != "off":
+        marked: list[str] = []
+        for item in items:
+            try:
+                marked.extend(_marker_models(item))
+            except pytest.UsageError:
+                pass  # reported when the test runs
+        models = report.models_line(session.settings, marked)
+        if models:
+            lines.append(models)
+    return lines
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -181,7 +239,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.controller or session._run is None:
+    if session is None or not session.controller or session.existing_run() is None:
         return
     lines = report.summary_lines(
         session.run, session.settings, terminalreporter.stats.get("skipped", []), session.cleanup_lines
@@ -198,8 +256,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     session.finish()
     session.restore()
-    if session.controller and session._run is not None:
-        session.run.remove()
+    run = session.existing_run() if session.controller else None
+    if run is not None:
+        run.remove()
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -302,21 +361,36 @@ def lmstudio_model(
     return ensure
 
 
+@pytest.fixture(scope="session")
+def _lmstudio_shared_http() -> Iterator[SharedHTTP]:
+    """The session's SSL context and connection pools, under every client fixture's fresh client."""
+    from pytest_lmstudio.shared_http import SharedHTTP
+
+    shared = SharedHTTP()
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
 def lmstudio_client(
-    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, _lmstudio_shared_http: SharedHTTP
 ) -> Iterator[LMStudioClient]:
-    """The project's client, bound to the server, the API key and the default model."""
+    """The project's client, bound to the server, the API key and the default model. A new client
+    each test, over the session's connection pool."""
+    import httpx
+
     from pytest_lmstudio.client import LMStudioClient
 
     settings = _session(request.config).settings
-    with LMStudioClient(
-        _lmstudio_endpoint.url,
-        api_key=settings.api_key,
-        default_model=_default_model(request),
-        timeout=settings.timeout,
-    ) as client:
-        yield client
+    transport = cast(httpx.BaseTransport, _lmstudio_shared_http.transport(httpx))
+    with httpx.Client(transport=transport, trust_env=False) as http:
+        yield LMStudioClient(
+            _lmstudio_endpoint.url,
+            api_key=settings.api_key,
+            default_model=_default_model(request),
+            timeout=settings.timeout,
+            http_client=http,
+        )
 
 
 # An async client's pooled connections belong to the event loop of the test that used them, which
@@ -326,7 +400,7 @@ NO_IDLE_CONNECTIONS = {"max_keepalive_connections": 0}
 
 @pytest.fixture
 def lmstudio_async_client(
-    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, _lmstudio_shared_http: SharedHTTP
 ) -> AsyncLMStudioClient:
     """The async client, bound like ``lmstudio_client`` (``async with`` it, or just await calls)."""
     import httpx
@@ -335,7 +409,10 @@ def lmstudio_async_client(
 
     settings = _session(request.config).settings
     http = httpx.AsyncClient(
-        timeout=settings.timeout, trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS)
+        verify=_lmstudio_shared_http.ssl_context(),
+        timeout=settings.timeout,
+        trust_env=False,
+        limits=httpx.Limits(**NO_IDLE_CONNECTIONS),
     )
     return AsyncLMStudioClient(
         _lmstudio_endpoint.url,
@@ -356,27 +433,41 @@ def _openai_kwargs(request: pytest.FixtureRequest, server: LMStudioServer) -> di
 
 
 @pytest.fixture
-def lmstudio_openai(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Iterator[Any]:
+def lmstudio_openai(
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, _lmstudio_shared_http: SharedHTTP
+) -> Iterator[Any]:
     """An ``openai.OpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
     openai = pytest.importorskip(
         "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
     )
+    from pytest_lmstudio.shared_http import http_library
+
     _default_model(request)
+    # its own http client (openai's defaults, its own headers and cookies) over the session's pool:
+    # OpenAI.close() closes the http client it was given, and that must not end the shared pool.
     # trust_env=False: a proxy configured for the outside world must not receive loopback requests
-    http = openai.DefaultHttpxClient(trust_env=False)
+    pool = _lmstudio_shared_http.transport(http_library(openai.DefaultHttpxClient))
+    http = openai.DefaultHttpxClient(transport=pool, trust_env=False)
     client = openai.OpenAI(**_openai_kwargs(request, _lmstudio_endpoint), http_client=http)
     yield client
     client.close()
 
 
 @pytest.fixture
-def lmstudio_async_openai(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Any:
+def lmstudio_async_openai(
+    request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, _lmstudio_shared_http: SharedHTTP
+) -> Any:
     """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
-    import httpx
-
     openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
+    from pytest_lmstudio.shared_http import http_library
+
     _default_model(request)
-    http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=httpx.Limits(**NO_IDLE_CONNECTIONS))
+    lib = http_library(openai.DefaultAsyncHttpxClient)
+    http = openai.DefaultAsyncHttpxClient(
+        verify=_lmstudio_shared_http.ssl_context(),
+        trust_env=False,
+        limits=lib.Limits(**NO_IDLE_CONNECTIONS),
+    )
     return openai.AsyncOpenAI(**_openai_kwargs(request, _lmstudio_endpoint), http_client=http)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_lmstudio.client.config import JSON_TYPE
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -29,7 +31,7 @@ def _get_json(url: str, timeout: float) -> tuple[int, object]:
 
     if _OPENER is None:
         _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers={"Accept": JSON_TYPE})
     with _OPENER.open(request, timeout=timeout) as response:
         return response.status, json.loads(response.read() or b"null")
 

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 WORKERINPUT_KEY = "lmstudio_run_dir"
+CONTROLLER_PID_KEY = "lmstudio_controller_pid"
 
 
 PREFIX = "pytest-lmstudio-"
@@ -42,6 +44,11 @@ def sweep_stale(min_age: float = 60.0) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def planned_path() -> Path:
+    """A name for a run directory that is not made yet: a run that never needs LM Studio makes none."""
+    return Path(tempfile.gettempdir()) / f"{PREFIX}{secrets.token_hex(8)}"
+
+
 class LockTimeout(Exception):
     """A run-directory lock could not be taken in time."""
 
@@ -52,10 +59,17 @@ class RunDir:
         self._locks: dict[str, Any] = {}
 
     @classmethod
-    def create(cls) -> RunDir:
+    def create(cls, path: Path | None = None, controller_pid: int | None = None) -> RunDir:
+        """A new run directory; or ``path``, planned by the xdist controller (:func:`planned_path`)
+        and made by whichever of its workers needs it first."""
         sweep_stale()
-        run = cls(tempfile.mkdtemp(prefix=PREFIX))
-        run.write("controller.json", {"pid": os.getpid()})
+        if path is None:
+            run = cls(tempfile.mkdtemp(prefix=PREFIX))
+        else:
+            run = cls(path)
+            run.path.mkdir(mode=0o700, exist_ok=True)
+        if run.read("controller.json") is None:
+            run.write("controller.json", {"pid": controller_pid or os.getpid()})
         return run
 
     @property

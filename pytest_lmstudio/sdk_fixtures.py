@@ -29,8 +29,10 @@ def _import_sdk(fixture: str) -> Any:
 
 
 def _server(request: pytest.FixtureRequest) -> LMStudioServer:
-    # asked for after the import check: a test that skips never starts an LM Studio
-    return request.getfixturevalue("lmstudio_server")
+    # asked for after the import check: a test that skips never starts an LM Studio; the endpoint
+    # is the run's server, or this test's recorder/replayer when it has a cassette
+    server: LMStudioServer = request.getfixturevalue("_lmstudio_endpoint")
+    return server
 
 
 @pytest.fixture

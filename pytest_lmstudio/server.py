@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_lmstudio import readiness
+from pytest_lmstudio.client.urls import DEFAULT_PORT
 from pytest_lmstudio.rundir import LockTimeout, RunDir
 from pytest_lmstudio.settings import Settings
 
@@ -150,7 +151,7 @@ def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
             "Install LM Studio and run `lms server start`, or run with --lmstudio-mode=fake",
             kind="lms-not-found",
         ) from None
-    port = urlsplit(url).port or 1234
+    port = urlsplit(url).port or DEFAULT_PORT
     host = urlsplit(url).hostname or "127.0.0.1"
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise Unavailable(

@@ -3,7 +3,7 @@
 Every option ``name`` exists as the command-line flag ``--lmstudio-<name>`` (booleans also as
 ``--no-lmstudio-<name>``), the ini key ``lmstudio_<name>`` and the environment variable
 ``LMSTUDIO_<NAME>``. The server URL and API key also fall back to the variables LM Studio clients
-commonly read (see :mod:`pytest_lmstudio.config`).
+commonly read (see :mod:`pytest_lmstudio.client.config`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ from typing import Any
 
 import pytest
 
+from pytest_lmstudio.client.config import DEFAULT_TIMEOUT, ClientConfig
+from pytest_lmstudio.client.urls import DEFAULT_BASE_URL, normalize_base_url
+
 MODES = ("live", "fake", "auto", "off")
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")  # pytest-recording's words
-DEFAULT_URL = "http://127.0.0.1:1234"
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 
 
-class SettingsError(pytest.UsageError):
-    """A setting has a value that cannot be used; the message names the setting and its source."""
+# A setting has a value that cannot be used; the message names the setting and its source. pytest
+# prints a usage error as such (no traceback). UsageError is final, so this is a name, not a subclass.
+SettingsError = pytest.UsageError
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ OPTIONS: tuple[Option, ...] = (
         "reachable, else fake; off: skip every LM Studio test (default: live)",
         "live",
     ),
-    Option("url", "str", f"LM Studio server URL, root or /v1 (default: {DEFAULT_URL})"),
+    Option("url", "str", f"LM Studio server URL, root or /v1 (default: {DEFAULT_BASE_URL})"),
     Option("api-key", "str", "API token for LM Studio servers that require authentication"),
     Option(
         "start", "bool", "start LM Studio with `lms server start` when it is not running (default: on)", True
@@ -71,7 +74,7 @@ OPTIONS: tuple[Option, ...] = (
         "idle TTL in seconds for models the run loads, so a crashed run frees memory (default: 900)",
         900,
     ),
-    Option("timeout", "float", "request timeout in seconds (default: 120)", 120.0),
+    Option("timeout", "float", f"request timeout in seconds (default: {DEFAULT_TIMEOUT:g})", DEFAULT_TIMEOUT),
     Option(
         "keep-loaded", "bool", "leave the models the run loaded in memory at the end (default: off)", False
     ),
@@ -129,13 +132,13 @@ BY_DEST = {o.dest: o for o in OPTIONS}
 @dataclass(frozen=True)
 class Settings:
     mode: str = "live"
-    url: str = DEFAULT_URL
+    url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)
     start: bool = True
     download: bool | None = False  # None (auto mode): on when the run ends up on the fake
     model: str | None = None
     ttl: int = 900
-    timeout: float = 120.0
+    timeout: float = DEFAULT_TIMEOUT
     keep_loaded: bool = False
     require: bool = False
     record_mode: str = "none"
@@ -233,8 +236,6 @@ def resolve(
                 sources[opt.name] = source
                 break
     if "url" not in values or "api_key" not in values:
-        from pytest_lmstudio.config import ClientConfig
-
         own = {k: v for k, v in env.items() if k != "LMSTUDIO_URL"}  # LMSTUDIO_URL is the url option
         try:
             fallback = ClientConfig.from_env(environ=own)
@@ -254,8 +255,6 @@ def resolve(
         mode = values.get("mode", "live")
         values["download"] = None if mode == "auto" else mode == "fake"
     if "url" in values:
-        from pytest_lmstudio.urls import normalize_base_url
-
         try:
             values["url"] = normalize_base_url(values["url"]).root
         except ValueError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 
 from pytest_lmstudio.client import AsyncLMStudioClient, LMStudioClient
-from pytest_lmstudio.config import ClientConfig
+from pytest_lmstudio.client.config import ClientConfig
 
 V1_MODELS = {
     "data": [

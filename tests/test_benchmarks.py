@@ -60,3 +60,15 @@ def test_bench_sdk_prints_the_ratio(tmp_path: Path) -> None:
     assert "sdk/openai median" in result.stdout
     data = json.loads(out.read_text())
     assert data["sdk_over_openai"] > 0 and set(data["results"]) == {"sdk respond", "openai chat"}
+
+
+def test_bench_suite_runs_every_variant_serially_and_under_xdist() -> None:
+    result = run("benchmarks/bench_suite.py", "--tests", "3", "--repeats", "1", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = ("ideal", "openai", "fake", "respx")
+    rows = [row for row in map(str.split, result.stdout.splitlines()) if row and row[0] in names]
+    variants = {row[0] for row in rows}
+    assert {"ideal", "openai", "fake"} <= variants
+    assert {(row[0], row[1]) for row in rows} >= {(v, m) for v in variants for m in ("serial", "-n")}
+    ideal_rows = [row for row in rows if row[0] == "ideal"]
+    assert ideal_rows and all(row[-2] == "1.00x" for row in ideal_rows)  # ratios are to the ideal

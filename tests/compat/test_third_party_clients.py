@@ -2,7 +2,7 @@
 
 Every test imports its client with ``pytest.importorskip``: in the project's own environment (which
 installs none of them) they skip; in a venv that has the clients they run. The wire details they
-depend on are also asserted over raw HTTP in ``tests/test_client_shapes.py`` and the other
+depend on are also asserted over raw HTTP in ``tests/client/test_client_shapes.py`` and the other
 ``test_*`` modules, so CI guards them either way. Versions tested and the results are in
 ``docs/compatibility.md``; run them with::
 

@@ -26,6 +26,7 @@ from _client_samples import (
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pytest_lmstudio.client.results import TextDelta
 from pytest_lmstudio.errors import (
     BadRequest,
     BadResponse,
@@ -41,7 +42,6 @@ from pytest_lmstudio.errors import (
     Unauthorized,
     WrongEndpoint,
 )
-from pytest_lmstudio.results import TextDelta
 
 
 def test_unexpected_endpoint_200_raises_wrong_endpoint(httpserver: HTTPServer) -> None:

@@ -1,5 +1,5 @@
 """Server-sent events, parsed by hand, and the accumulator that turns chat-completion chunks into
-deltas and a final :class:`~pytest_lmstudio.results.ChatResult`.
+deltas and a final :class:`~pytest_lmstudio.client.results.ChatResult`.
 
 Both are sans-IO: feed them lines / events, they return what they decoded. The sync and async
 clients share them.
@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmstudio.errors import StreamError, parse_error_body
-from pytest_lmstudio.results import (
+from pytest_lmstudio.client.results import (
     ChatResult,
     ReasoningDelta,
     TextDelta,
@@ -23,6 +22,7 @@ from pytest_lmstudio.results import (
     parse_structured,
     wants_json,
 )
+from pytest_lmstudio.errors import StreamError, parse_error_body
 
 __all__ = ["ChatStreamAccumulator", "SSEDecoder", "SSEMessage"]
 

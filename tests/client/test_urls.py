@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lmstudio.config import ClientConfig
+from pytest_lmstudio.client.config import ClientConfig
+from pytest_lmstudio.client.urls import ServerURLs, normalize_base_url
 from pytest_lmstudio.errors import InvalidBaseURL
-from pytest_lmstudio.urls import ServerURLs, normalize_base_url
 
 
 @pytest.mark.parametrize(

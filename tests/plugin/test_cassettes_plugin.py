@@ -292,7 +292,7 @@ def test_rerecording_reports_drift(
 
 
 def test_readme_workflow_runs_as_written(pytester: pytest.Pytester, upstream: Upstream) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Record and replay (cassettes)") :]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     bash = re.search(r"```bash\n(.*?)```", section, re.S)

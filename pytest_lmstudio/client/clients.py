@@ -1,10 +1,11 @@
 """LMStudioClient and AsyncLMStudioClient: LM Studio's OpenAI-compatible and native REST APIs on httpx.
 
 Both clients have the same methods (the async ones are coroutines, ``stream`` an async iterator).
-The protocol logic lives in :mod:`pytest_lmstudio.operations` and :mod:`pytest_lmstudio.sse`; this
-module only sends requests and maps transport failures to :mod:`pytest_lmstudio.errors`.
+The protocol logic lives in :mod:`pytest_lmstudio.client.flows` and :mod:`pytest_lmstudio.client.sse`;
+this module only sends requests and maps transport failures to :mod:`pytest_lmstudio.errors`.
 
-Settings come from arguments first, then the environment (see :class:`~pytest_lmstudio.config.ClientConfig`)::
+Settings come from arguments first, then the environment (see
+:class:`~pytest_lmstudio.client.config.ClientConfig`)::
 
     with LMStudioClient() as lms:            # LMSTUDIO_URL ... or http://127.0.0.1:1234
         lms.ensure_ready("qwen/qwen3-4b")
@@ -22,17 +23,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from pytest_lmstudio import operations as ops
-from pytest_lmstudio.config import ClientConfig
-from pytest_lmstudio.errors import (
-    LMStudioError,
-    LMStudioTimeout,
-    ServerError,
-    ServerNotRunning,
-    StreamError,
-)
-from pytest_lmstudio.operations import Call, Context, Flow, Notify, Op, Sleep, interpret_response
-from pytest_lmstudio.results import (
+from pytest_lmstudio.client import flows
+from pytest_lmstudio.client.config import JSON_TYPE, ClientConfig
+from pytest_lmstudio.client.flows import Call, Context, Flow, Notify, Op, Sleep, interpret_response
+from pytest_lmstudio.client.results import (
     ChatResult,
     CompletionResult,
     DownloadStatus,
@@ -46,8 +40,15 @@ from pytest_lmstudio.results import (
     TextDelta,
     ToolCallDelta,
 )
-from pytest_lmstudio.sse import ChatStreamAccumulator, SSEDecoder
-from pytest_lmstudio.urls import ServerURLs
+from pytest_lmstudio.client.sse import ChatStreamAccumulator, SSEDecoder
+from pytest_lmstudio.client.urls import ServerURLs
+from pytest_lmstudio.errors import (
+    LMStudioError,
+    LMStudioTimeout,
+    ServerError,
+    ServerNotRunning,
+    StreamError,
+)
 
 __all__ = ["AsyncLMStudioClient", "LMStudioClient"]
 
@@ -100,7 +101,7 @@ class _ClientBase:
         self._api_key = config.api_key
         self._ctx = Context(base_url=self.urls.root, api_key=self._api_key)
         self._timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
-        self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        self._headers = {"Accept": JSON_TYPE, "User-Agent": USER_AGENT, **(headers or {})}
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
 
@@ -195,7 +196,7 @@ class _ClientBase:
         response_format: Any,
         sampling: Mapping[str, Any],
     ) -> tuple[Call, ChatStreamAccumulator]:
-        body = ops.chat_body(
+        body = flows.chat_body(
             messages,
             model=self._model(model),
             tools=tools,
@@ -220,7 +221,7 @@ class _ClientBase:
         response_format: Any,
         sampling: Mapping[str, Any],
     ) -> dict[str, Any]:
-        return ops.chat_body(
+        return flows.chat_body(
             messages,
             model=self._model(model),
             tools=tools,
@@ -359,24 +360,24 @@ class LMStudioClient(_ClientBase):
     # -- probes ---------------------------------------------------------------------------------
     def greeting(self) -> dict[str, Any]:
         """``GET /lmstudio-greeting`` → ``{"lmstudio": true}`` on a running LM Studio."""
-        return self._run(ops.greeting_flow())
+        return self._run(flows.greeting_flow())
 
     def is_running(self) -> bool:
         """True when LM Studio answers at the base URL (never raises)."""
-        return self._run(ops.is_running_flow())
+        return self._run(flows.is_running_flow())
 
     def version(self) -> ServerVersion | None:
         """``GET /lms-status`` (``{"package","version"}``), or ``None`` when the server lacks it."""
-        return self._run(ops.version_flow())
+        return self._run(flows.version_flow())
 
     # -- models ---------------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
         """``GET /api/v0/models`` as :class:`ModelInfo` (falls back to ``/v1/models`` ids)."""
-        return self._run(ops.models_flow())
+        return self._run(flows.models_flow())
 
     def loaded(self) -> list[LoadedInstance]:
         """Loaded instances (``GET /api/v1/models`` ``loaded_instances``, else v0 ``state``)."""
-        return self._run(ops.loaded_flow())
+        return self._run(flows.loaded_flow())
 
     def load(
         self,
@@ -390,7 +391,7 @@ class LMStudioClient(_ClientBase):
     ) -> LoadResult:
         """``POST /api/v1/models/load``; extra keyword arguments (``flash_attention``...) go in the body."""
         return self._run(
-            ops.load_flow(
+            flows.load_flow(
                 key,
                 identifier=identifier,
                 ttl=ttl,
@@ -402,7 +403,7 @@ class LMStudioClient(_ClientBase):
 
     def unload(self, instance_id: str) -> str:
         """``POST /api/v1/models/unload``; returns the unloaded instance id."""
-        return self._run(ops.unload_flow(instance_id))
+        return self._run(flows.unload_flow(instance_id))
 
     def download(
         self,
@@ -410,11 +411,11 @@ class LMStudioClient(_ClientBase):
         *,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
         poll_interval: float = 0.2,
-        timeout: float = ops.DOWNLOAD_TIMEOUT,
+        timeout: float = flows.DOWNLOAD_TIMEOUT,
     ) -> DownloadStatus:
         """Start ``POST /api/v1/models/download`` and poll until completed (``on_progress`` per poll)."""
         return self._run(
-            ops.download_flow(key, on_progress=on_progress, poll_interval=poll_interval, timeout=timeout)
+            flows.download_flow(key, on_progress=on_progress, poll_interval=poll_interval, timeout=timeout)
         )
 
     def ensure_ready(
@@ -425,14 +426,14 @@ class LMStudioClient(_ClientBase):
         ttl: int | None = None,
         context_length: int | None = None,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
-        download_timeout: float = ops.DOWNLOAD_TIMEOUT,
+        download_timeout: float = flows.DOWNLOAD_TIMEOUT,
     ) -> ReadyReport:
         """Server reachable, model downloaded (downloading only if ``allow_download``) and loaded."""
         resolved = self._model(model)
         if resolved is None:
             raise TypeError("ensure_ready() needs a model key (or a client default_model)")
         return self._run(
-            ops.ensure_ready_flow(
+            flows.ensure_ready_flow(
                 resolved,
                 allow_download=allow_download,
                 ttl=ttl,
@@ -456,7 +457,7 @@ class LMStudioClient(_ClientBase):
     ) -> ChatResult:
         """``POST /v1/chat/completions``. ``messages`` may be a plain string (one user message)."""
         body = self._chat_body(messages, model, tools, tool_choice, response_format, sampling)
-        return self._run(ops.chat_flow(body, response_format))
+        return self._run(flows.chat_flow(body, response_format))
 
     def stream(
         self,
@@ -504,11 +505,11 @@ class LMStudioClient(_ClientBase):
 
     def complete(self, prompt: str, *, model: str | None = None, **sampling: Any) -> CompletionResult:
         """``POST /v1/completions`` (no chat template)."""
-        return self._run(ops.complete_flow(self._complete_body(prompt, model, sampling)))
+        return self._run(flows.complete_flow(self._complete_body(prompt, model, sampling)))
 
     def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> list[list[float]]:
         """``POST /v1/embeddings``: one vector per input (a single string gives a one-item list)."""
-        return self._run(ops.embed_flow(texts, self._embedding_model(model)))
+        return self._run(flows.embed_flow(texts, self._embedding_model(model)))
 
     def respond(
         self,
@@ -521,7 +522,7 @@ class LMStudioClient(_ClientBase):
     ) -> ResponseResult:
         """``POST /v1/responses`` (stateful: pass ``previous_response_id`` to continue)."""
         body = self._respond_body(input, model, previous_response_id, instructions, kw)
-        return self._run(ops.respond_flow(body))
+        return self._run(flows.respond_flow(body))
 
 
 class AsyncLMStudioClient(_ClientBase):
@@ -605,20 +606,20 @@ class AsyncLMStudioClient(_ClientBase):
 
     # -- probes ---------------------------------------------------------------------------------
     async def greeting(self) -> dict[str, Any]:
-        return await self._run(ops.greeting_flow())
+        return await self._run(flows.greeting_flow())
 
     async def is_running(self) -> bool:
-        return await self._run(ops.is_running_flow())
+        return await self._run(flows.is_running_flow())
 
     async def version(self) -> ServerVersion | None:
-        return await self._run(ops.version_flow())
+        return await self._run(flows.version_flow())
 
     # -- models ---------------------------------------------------------------------------------
     async def models(self) -> list[ModelInfo]:
-        return await self._run(ops.models_flow())
+        return await self._run(flows.models_flow())
 
     async def loaded(self) -> list[LoadedInstance]:
-        return await self._run(ops.loaded_flow())
+        return await self._run(flows.loaded_flow())
 
     async def load(
         self,
@@ -631,7 +632,7 @@ class AsyncLMStudioClient(_ClientBase):
         **config: Any,
     ) -> LoadResult:
         return await self._run(
-            ops.load_flow(
+            flows.load_flow(
                 key,
                 identifier=identifier,
                 ttl=ttl,
@@ -642,7 +643,7 @@ class AsyncLMStudioClient(_ClientBase):
         )
 
     async def unload(self, instance_id: str) -> str:
-        return await self._run(ops.unload_flow(instance_id))
+        return await self._run(flows.unload_flow(instance_id))
 
     async def download(
         self,
@@ -650,10 +651,10 @@ class AsyncLMStudioClient(_ClientBase):
         *,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
         poll_interval: float = 0.2,
-        timeout: float = ops.DOWNLOAD_TIMEOUT,
+        timeout: float = flows.DOWNLOAD_TIMEOUT,
     ) -> DownloadStatus:
         return await self._run(
-            ops.download_flow(key, on_progress=on_progress, poll_interval=poll_interval, timeout=timeout)
+            flows.download_flow(key, on_progress=on_progress, poll_interval=poll_interval, timeout=timeout)
         )
 
     async def ensure_ready(
@@ -664,13 +665,13 @@ class AsyncLMStudioClient(_ClientBase):
         ttl: int | None = None,
         context_length: int | None = None,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
-        download_timeout: float = ops.DOWNLOAD_TIMEOUT,
+        download_timeout: float = flows.DOWNLOAD_TIMEOUT,
     ) -> ReadyReport:
         resolved = self._model(model)
         if resolved is None:
             raise TypeError("ensure_ready() needs a model key (or a client default_model)")
         return await self._run(
-            ops.ensure_ready_flow(
+            flows.ensure_ready_flow(
                 resolved,
                 allow_download=allow_download,
                 ttl=ttl,
@@ -693,7 +694,7 @@ class AsyncLMStudioClient(_ClientBase):
         **sampling: Any,
     ) -> ChatResult:
         body = self._chat_body(messages, model, tools, tool_choice, response_format, sampling)
-        return await self._run(ops.chat_flow(body, response_format))
+        return await self._run(flows.chat_flow(body, response_format))
 
     def stream(
         self,
@@ -742,10 +743,10 @@ class AsyncLMStudioClient(_ClientBase):
         yield acc.finish()
 
     async def complete(self, prompt: str, *, model: str | None = None, **sampling: Any) -> CompletionResult:
-        return await self._run(ops.complete_flow(self._complete_body(prompt, model, sampling)))
+        return await self._run(flows.complete_flow(self._complete_body(prompt, model, sampling)))
 
     async def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        return await self._run(ops.embed_flow(texts, self._embedding_model(model)))
+        return await self._run(flows.embed_flow(texts, self._embedding_model(model)))
 
     async def respond(
         self,
@@ -757,4 +758,4 @@ class AsyncLMStudioClient(_ClientBase):
         **kw: Any,
     ) -> ResponseResult:
         body = self._respond_body(input, model, previous_response_id, instructions, kw)
-        return await self._run(ops.respond_flow(body))
+        return await self._run(flows.respond_flow(body))

@@ -15,6 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from pytest_lmstudio.client.results import (
+    OPENAI_FORMAT_TYPES,
+    ChatResult,
+    CompletionResult,
+    DownloadStatus,
+    LoadedInstance,
+    LoadResult,
+    ModelInfo,
+    ReadyReport,
+    ResponseResult,
+    ServerVersion,
+)
 from pytest_lmstudio.errors import (
     BadRequest,
     BadResponse,
@@ -30,18 +42,6 @@ from pytest_lmstudio.errors import (
     error_from_response,
     is_unexpected_endpoint,
     sentence,
-)
-from pytest_lmstudio.results import (
-    OPENAI_FORMAT_TYPES,
-    ChatResult,
-    CompletionResult,
-    DownloadStatus,
-    LoadedInstance,
-    LoadResult,
-    ModelInfo,
-    ReadyReport,
-    ResponseResult,
-    ServerVersion,
 )
 
 T = TypeVar("T")

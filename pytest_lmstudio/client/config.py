@@ -3,7 +3,7 @@
 Base URL: explicit argument > ``LMSTUDIO_URL`` > ``LMSTUDIO_BASE_URL`` > ``LM_STUDIO_API_BASE`` >
 ``http://127.0.0.1:1234``. API key: explicit argument > ``LMSTUDIO_API_KEY`` > ``LM_API_TOKEN`` >
 ``LM_STUDIO_API_KEY`` > none. Empty or blank variables count as unset. Any of the accepted URL forms
-(root or ``.../v1``, with or without scheme) may be used; see :mod:`pytest_lmstudio.urls`.
+(root or ``.../v1``, with or without scheme) may be used; see :mod:`pytest_lmstudio.client.urls`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pytest_lmstudio.client.urls import DEFAULT_BASE_URL, ServerURLs, normalize_base_url
 from pytest_lmstudio.errors import InvalidBaseURL
-from pytest_lmstudio.urls import DEFAULT_BASE_URL, ServerURLs, normalize_base_url
 
 __all__ = [
     "API_KEY_ENV_VARS",
     "BASE_URL_ENV_VARS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "JSON_TYPE",
     "ClientConfig",
 ]
 
@@ -27,6 +28,7 @@ BASE_URL_ENV_VARS: tuple[str, ...] = ("LMSTUDIO_URL", "LMSTUDIO_BASE_URL", "LM_S
 API_KEY_ENV_VARS: tuple[str, ...] = ("LMSTUDIO_API_KEY", "LM_API_TOKEN", "LM_STUDIO_API_KEY")
 DEFAULT_TIMEOUT = 120.0  # seconds to wait for an answer (local generation can be slow)
 DEFAULT_CONNECT_TIMEOUT = 5.0
+JSON_TYPE = "application/json"  # what the client asks for (Accept) and sends
 
 
 def _first_set(environ: Mapping[str, str], names: tuple[str, ...]) -> tuple[str | None, str | None]:

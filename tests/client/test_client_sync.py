@@ -26,8 +26,8 @@ from _client_samples import (
 from pytest_httpserver import HTTPServer
 
 from pytest_lmstudio.client import LMStudioClient
-from pytest_lmstudio.config import ClientConfig
-from pytest_lmstudio.results import (
+from pytest_lmstudio.client.config import ClientConfig
+from pytest_lmstudio.client.results import (
     ChatResult,
     DownloadStatus,
     LoadedInstance,

@@ -12,7 +12,8 @@ import pytest
 
 from fake_lms import FakeLMStudio
 from pytest_lmstudio.client import AsyncLMStudioClient, LMStudioClient
-from pytest_lmstudio.config import ClientConfig
+from pytest_lmstudio.client.config import ClientConfig
+from pytest_lmstudio.client.results import ChatResult, DownloadStatus, TextDelta, ToolCallDelta
 from pytest_lmstudio.errors import (
     ModelNotFound,
     ModelNotLoaded,
@@ -21,7 +22,6 @@ from pytest_lmstudio.errors import (
     WrongEndpoint,
 )
 from pytest_lmstudio.lms import Lms
-from pytest_lmstudio.results import ChatResult, DownloadStatus, TextDelta, ToolCallDelta
 
 QWEN = "qwen/qwen3-4b"
 GEMMA = "google/gemma-3-1b"

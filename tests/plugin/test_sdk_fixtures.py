@@ -64,7 +64,7 @@ def test_sdk_fixtures_skip_without_the_package(pytester: pytest.Pytester) -> Non
 def test_readme_sdk_example_runs() -> None:
     import re
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     start = readme.index("### The official `lmstudio` SDK (websocket)")
     match = re.compile(r"```python\n(.*?)```", re.S).search(readme, start)
     assert match

@@ -24,7 +24,7 @@ from _client_samples import (
 from pytest_httpserver import HTTPServer
 
 from pytest_lmstudio.client import AsyncLMStudioClient
-from pytest_lmstudio.results import ChatResult, DownloadStatus, TextDelta, ToolCallDelta, Usage
+from pytest_lmstudio.client.results import ChatResult, DownloadStatus, TextDelta, ToolCallDelta, Usage
 
 
 async def test_probes(httpserver: HTTPServer) -> None:
