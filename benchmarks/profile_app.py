@@ -105,8 +105,11 @@ def main() -> int:
     args = parser.parse_args()
     workload = "stream" if args.stream else "plain"
     make = environ_factory(workload)
-    with tempfile.TemporaryDirectory(prefix="profile-fake-lms-") as tmp:
-        fake = FakeLMStudio(home=os.path.join(tmp, "home"), log_limit=1000)  # as `fake_lms serve`
+    # the fake is stopped (its request log closed) before its home's directory is removed
+    with (
+        tempfile.TemporaryDirectory(prefix="profile-fake-lms-") as tmp,
+        FakeLMStudio(home=os.path.join(tmp, "home"), log_limit=1000) as fake,  # as `fake_lms serve`
+    ):
         fake_call = caller(fake, make)
         fake_call()  # JIT-loads the model
         # the canned answer, as bench_server.py captures it (no sockets: from the WSGI app itself)
