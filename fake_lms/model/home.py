@@ -310,6 +310,8 @@ class Home:
         self.request_log_file = self.logs_dir / "requests.jsonl"
         self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
         self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
+        # held through a simulated load time: loads one at a time, across processes, as LM Studio
+        self._load_lock = FileLock(str(self.internal / "fake-load.lock"), timeout=3600)
         # what was read, with the file's stat key taken before reading it
         self._state_cache: _Cached[StateData] | None = None
         self._catalog_cache: _Cached[Catalog] | None = None
@@ -564,11 +566,45 @@ class Home:
         reuse: bool = False,
         sleep: bool = True,
     ) -> LoadResult:
-        """Load a downloaded model; the lock is held during the simulated load time, so loads are
-        serialised like LM Studio's. ``reuse`` returns an existing instance of the key instead."""
+        """Load a downloaded model. The simulated load time (``sleep=False``: the caller waits it,
+        as the SDK's load channel does) passes under the home's *load* lock, so loads are serialised
+        like LM Studio's, but not under its state lock: ``lms ps``, listings and requests for
+        loaded models go on meanwhile. ``reuse`` returns an existing instance of the key instead."""
         spec = self.catalog.find(key)
         if spec is None:
             raise ModelNotInCatalog(key)
+        with self._load_lock:
+            delay = self._load_delay(spec, identifier, reuse) if sleep else 0.0
+            started = time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            return self._finish_load(
+                spec, identifier, ttl_seconds, context_length, jit, config, reuse, started
+            )
+
+    def _load_delay(self, spec: ModelSpec, identifier: str | None, reuse: bool) -> float:
+        """The simulated load time, 0 when the load will fail or reuse an instance at once (it is
+        checked again when the load is made)."""
+        state = self.snapshot()
+        if spec.key not in state.downloaded:
+            return 0.0
+        if reuse and any(inst.model_key == spec.key for inst in state.instances):
+            return 0.0
+        if identifier and any(inst.identifier == identifier for inst in state.instances):
+            return 0.0
+        return state.settings.load_delay(spec)
+
+    def _finish_load(
+        self,
+        spec: ModelSpec,
+        identifier: str | None,
+        ttl_seconds: float | None,
+        context_length: int | None,
+        jit: bool,
+        config: dict[str, Any] | None,
+        reuse: bool,
+        started: float,
+    ) -> LoadResult:
         with self.transaction() as state:
             if spec.key not in state.downloaded:
                 raise ModelNotDownloaded(spec.key)
@@ -599,10 +635,6 @@ class Home:
                             "time": time.time(),
                         }
                     )
-            delay = state.settings.load_delay(spec)
-            started = time.monotonic()
-            if sleep and delay > 0:
-                time.sleep(delay)
             now = time.time()
             if jit and ttl_seconds is None:
                 ttl_seconds = state.settings.jit_ttl_seconds

@@ -331,3 +331,33 @@ def test_a_corrupt_catalog_copy_is_replaced_by_the_default(tmp_path, capsys) -> 
         healthy(fake)
         assert httpx.get(fake.base_url + "/models").json()["data"]
     assert "default catalog was written" in capsys.readouterr().err
+
+
+def test_a_slow_load_does_not_hold_the_home(tmp_path) -> None:
+    """The simulated load time used to pass under the home's state lock: every listing, `lms ps`
+    and request waited for it. Loads are still one at a time (LM Studio loads serially), but the
+    home answers meanwhile."""
+    import threading
+
+    with FakeLMStudio(home=tmp_path / "home", load_seconds=1.5) as fake:
+        results: list[float] = []
+
+        def load(model: str) -> None:
+            started = time.monotonic()
+            r = httpx.post(fake.url + "/api/v1/models/load", json={"model": model}, timeout=30)
+            assert r.status_code == 200
+            results.append(time.monotonic() - started)
+
+        first = threading.Thread(target=load, args=(LLM,))
+        first.start()
+        time.sleep(0.3)  # the first load is under way
+        started = time.monotonic()
+        assert httpx.get(fake.url + "/api/v1/models", timeout=30).status_code == 200
+        assert fake.home.instances() == []  # not loaded yet: it is still "loading"
+        assert time.monotonic() - started < 0.8  # not the 1.2 s the load still has to go
+        second = threading.Thread(target=load, args=("google/gemma-3-1b",))
+        second.start()
+        first.join()
+        second.join()
+        assert sorted(results)[1] > 2.5  # the second load waited for the first: loads are serial
+        assert len(fake.home.instances()) == 2
