@@ -234,47 +234,21 @@ def test_n_above_one_returns_one_choice_as_lm_studio_does(fake: FakeLMStudio) ->
     assert r.status_code == 200 and len(r.json()["choices"]) == 1
 
 
+def serve(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m fake_lms serve`` on a new home, expected to refuse ``args`` and exit."""
+    command = [sys.executable, "-m", "fake_lms", "serve", "--port", "0", "--home", str(tmp_path / "h"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.parametrize("token", ["lm-studio", "sk-lm-short:abc"])
 def test_serve_refuses_a_malformed_api_token_at_start_up(tmp_path, token: str) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fake_lms",
-            "serve",
-            "--port",
-            "0",
-            "--home",
-            str(tmp_path / "h"),
-            "--api-token",
-            token,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = serve(tmp_path, "--api-token", token)
     assert proc.returncode == 2
     assert "--api-token must look like sk-lm-" in proc.stderr and token not in proc.stderr
 
 
 def test_serve_refuses_a_bad_setting_at_start_up(tmp_path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fake_lms",
-            "serve",
-            "--port",
-            "0",
-            "--home",
-            str(tmp_path / "h"),
-            "--load-seconds",
-            "-1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = serve(tmp_path, "--load-seconds", "-1")
     assert proc.returncode == 2 and "load_seconds must be between" in proc.stderr
 
 
