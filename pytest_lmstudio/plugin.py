@@ -198,6 +198,7 @@ PLUGIN_FIXTURES = frozenset(
         "lmstudio_fake",
         "lmstudio_sdk",
         "lmstudio_async_sdk",
+        "lmstudio_sdk_default",
     }
 )
 

@@ -1,7 +1,7 @@
 """Fixtures for the official ``lmstudio`` Python SDK, bound to the run's LM Studio (live or fake).
 
 The SDK talks to LM Studio over websockets on the same port as the REST API; the bundled fake
-serves that protocol too. Both fixtures skip the test when ``lmstudio`` is not installed.
+serves that protocol too. The fixtures skip the test when ``lmstudio`` is not installed.
 Loaded by the pytest-lmstudio plugin.
 """
 
@@ -49,3 +49,18 @@ def lmstudio_async_sdk(request: pytest.FixtureRequest) -> Any:
     test's event loop, so enter it there (``async with lmstudio_async_sdk as client: ...``)."""
     lmstudio = _import_sdk("lmstudio_async_sdk")
     return lmstudio.AsyncClient(api_host(_server(request).url))
+
+
+@pytest.fixture
+def lmstudio_sdk_default(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """For applications that use the SDK's module-level helpers (``lms.llm()``,
+    ``lms.embedding_model()``, ``lms.get_default_client()``): the SDK's default client points at
+    the run's LM Studio for this test, and is closed and forgotten after it. Yields that client."""
+    lmstudio = _import_sdk("lmstudio_sdk_default")
+    sync_api = lmstudio.sync_api
+    sync_api._reset_default_client()  # the SDK's own reset "for the test suite"
+    lmstudio.configure_default_client(api_host(_server(request).url))
+    try:
+        yield lmstudio.get_default_client()
+    finally:
+        sync_api._reset_default_client()

@@ -47,6 +47,44 @@ def test_sdk_fixtures_against_the_fake(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+def test_an_app_using_the_module_level_helpers_under_xdist(pytester: pytest.Pytester) -> None:
+    """Issue 12's new-user check: an application written as LM Studio's docs teach (``import
+    lmstudio as lms; lms.llm(...).respond(...)``) and one with an explicit ``Client``, tested
+    unchanged in fake mode under ``-n 2``."""
+    pytester.makepyfile(
+        app="""
+        import lmstudio as lms
+
+        def ask(question):
+            return lms.llm("qwen/qwen3-4b").respond(question).content
+
+        def ask_with(client, question):
+            return client.llm.model("google/gemma-3-1b").respond(question).content
+        """
+    )
+    pytester.makepyfile(
+        test_app="""
+        import lmstudio as lms
+        import app
+
+        def test_module_level(lmstudio_sdk_default):
+            assert "capital" in app.ask("capital of France?")
+
+        def test_module_level_again(lmstudio_sdk_default):
+            assert lms.get_default_client() is lmstudio_sdk_default
+            assert "second" in app.ask("second question")
+
+        def test_explicit_client(lmstudio_sdk):
+            assert "explicit" in app.ask_with(lmstudio_sdk, "explicit client")
+
+        def test_default_client_is_reset_between_tests(lmstudio_sdk_default):
+            lms.sync_api._reset_default_client()
+        """
+    )
+    result = pytester.runpytest_subprocess("--lmstudio-mode=fake", "-p", "xdist", "-n", "2")
+    result.assert_outcomes(passed=4)
+
+
 def test_sdk_fixtures_skip_without_the_package(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("import sys\nsys.modules['lmstudio'] = None\n")
     pytester.makepyfile("""
