@@ -214,6 +214,34 @@ def uses_lmstudio(item: pytest.Item) -> bool:
 # says nothing up front, and the summary at the end tells what the workers used.
 
 
+MARKER_ARGUMENTS = {
+    "models": "a model key or a list of model keys (also the first positional argument)",
+    "cassette": "True, False or a cassette name (record and replay)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A typo in the marker is a usage error, not a silent no-op: ``lmstudio(model=...)`` ensured
+    nothing and said nothing."""
+    for item in items:
+        for marker in item.iter_markers("lmstudio"):
+            problems = [
+                f"unknown argument {name!r}" for name in marker.kwargs if name not in MARKER_ARGUMENTS
+            ]
+            if len(marker.args) > 1 or (marker.args and "models" in marker.kwargs):
+                problems.append("models given twice, or more than one positional argument")
+            cassette = marker.kwargs.get("cassette")
+            if cassette is not None and not isinstance(cassette, (bool, str)):
+                problems.append(f"cassette must be True, False or a name, not {cassette!r}")
+            if problems:
+                accepted = "; ".join(f"{name}: {text}" for name, text in MARKER_ARGUMENTS.items())
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.lmstudio: {', '.join(problems)}. Accepted arguments: "
+                    f"{accepted}"
+                )
+            _marker_models(item)  # a wrong type for models is reported here too
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     session = config.stash.get(SESSION_KEY, None)
     if session is None or hasattr(config, "workerinput") or not any(map(uses_lmstudio, items)):
