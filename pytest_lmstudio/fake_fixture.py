@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from fake_lms.server.fake import FakeLMStudio
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "lmstudio_unused_scripts",
+        "fail (default): a test whose lmstudio_fake reply or fault never acted fails at teardown; "
+        "ignore: allow it",
+        default="fail",
+    )
+
+
 @pytest.fixture(scope="session")
 def _lmstudio_fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeLMStudio]:
     from fake_lms.model.home import Home
@@ -39,7 +48,9 @@ def _lmstudio_fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
-def lmstudio_fake(_lmstudio_fake_server: FakeLMStudio) -> Iterator[FakeLMStudio]:
+def lmstudio_fake(
+    request: pytest.FixtureRequest, _lmstudio_fake_server: FakeLMStudio
+) -> Iterator[FakeLMStudio]:
     """A fake LM Studio for this test: ``lmstudio_fake.base_url`` for OpenAI clients,
     ``lmstudio_fake.reply(...)`` / ``.fail(...)`` / ``.fault(...)`` to script it,
     ``lmstudio_fake.requests`` and ``.assert_called_with(...)`` to check what the code sent."""
@@ -50,3 +61,12 @@ def lmstudio_fake(_lmstudio_fake_server: FakeLMStudio) -> Iterator[FakeLMStudio]
     yield fake
     fake.check_handler_errors()
     fake.check_assertions()
+    unused = fake.unused_rules()
+    if unused and request.config.getini("lmstudio_unused_scripts") != "ignore":
+        listed = "\n".join(f"  {rule!r}" for rule in unused)
+        pytest.fail(
+            f"lmstudio_fake: {len(unused)} scripted rule(s) never acted on a request:\n{listed}\n"
+            "Your code did not make the request they were meant for. Pass optional=True for a rule "
+            "that may go unused, or set lmstudio_unused_scripts = ignore for the suite.",
+            pytrace=False,
+        )

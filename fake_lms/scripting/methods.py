@@ -25,7 +25,11 @@ from fake_lms.scripting.rules import MatchSpec
 
 
 class ScriptingMethods:
-    """Replies, faults and request assertions; subclasses provide ``_add`` and ``requests``."""
+    """Replies, faults and request assertions; subclasses provide ``_add`` and ``requests``.
+
+    A rule that never acts fails the test at teardown under the ``lmstudio_fake`` fixture (a reply
+    your code never asked for is a test that checks nothing); ``optional=True`` on the call, or
+    the ini setting ``lmstudio_unused_scripts = ignore`` for a suite, allows it."""
 
     # -- primitives (provided by the target) ---------------------------------------------------
     def _add(self, entry: dict[str, Any]) -> Any:
@@ -37,12 +41,14 @@ class ScriptingMethods:
         raise NotImplementedError
 
     # -- replies -------------------------------------------------------------------------------
-    def reply(self, text: str, *, match: MatchSpec = None, times: int | None = None) -> Any:
+    def reply(
+        self, text: str, *, match: MatchSpec = None, times: int | None = None, optional: bool = False
+    ) -> Any:
         """Answer matching chat / completion / responses requests (streamed or not) with ``text``.
 
         ``times=None`` (default) keeps answering until a later reply with the same ``match`` is
         registered and reached: ``reply("A"); reply("B")`` answers A, then B from then on."""
-        return self._add({"reply": {"text": text, "match": match, "times": times}})
+        return self._add({"reply": {"text": text, "match": match, "times": times, "optional": optional}})
 
     def reply_tool_call(
         self,
@@ -51,11 +57,14 @@ class ScriptingMethods:
         *,
         match: MatchSpec = None,
         times: int | None = None,
+        optional: bool = False,
     ) -> Any:
         """Answer with one tool call (``finish_reason: "tool_calls"``); ``arguments`` is a dict or
         JSON text."""
         call = {"name": name, "arguments": {} if arguments is None else arguments}
-        return self._add({"reply": {"tool_calls": [call], "match": match, "times": times}})
+        return self._add(
+            {"reply": {"tool_calls": [call], "match": match, "times": times, "optional": optional}}
+        )
 
     def reply_tool_calls(
         self,
@@ -63,23 +72,38 @@ class ScriptingMethods:
         *,
         match: MatchSpec = None,
         times: int | None = None,
+        optional: bool = False,
     ) -> Any:
         """Answer with several tool calls: ``[("get_weather", {"city": "Paris"}), ...]``."""
         items = [dict(c) if isinstance(c, Mapping) else {"name": c[0], "arguments": c[1]} for c in calls]
-        return self._add({"reply": {"tool_calls": items, "match": match, "times": times}})
+        return self._add(
+            {"reply": {"tool_calls": items, "match": match, "times": times, "optional": optional}}
+        )
 
-    def reply_json(self, obj: Any, *, match: MatchSpec = None, times: int | None = None) -> Any:
+    def reply_json(
+        self, obj: Any, *, match: MatchSpec = None, times: int | None = None, optional: bool = False
+    ) -> Any:
         """Answer with ``obj`` as JSON text (structured output: ``response_format`` / ``text.format``)."""
-        return self._add({"reply": {"json": obj, "match": match, "times": times}})
+        return self._add({"reply": {"json": obj, "match": match, "times": times, "optional": optional}})
 
     # -- faults --------------------------------------------------------------------------------
-    def fault(self, kind: str, *, times: int | None = 1, match: MatchSpec = None, **params: Any) -> Any:
+    def fault(
+        self,
+        kind: str,
+        *,
+        times: int | None = 1,
+        match: MatchSpec = None,
+        optional: bool = False,
+        **params: Any,
+    ) -> Any:
         """Inject a fault (``times=None``: on every matching request). Kinds and parameters:
         ``status`` (status, message, retry_after, body, headers), ``connection_reset``,
         ``no_models_loaded``, ``context_length_exceeded`` (message), ``expire`` (model),
         ``slow`` (ttft, tokens_per_second), ``stall`` (after, seconds), ``stream_cut`` (after),
         ``malformed_chunk`` (after, data), ``stream_error`` (after, message)."""
-        return self._add({"fault": {"kind": kind, "match": match, "times": times, **params}})
+        return self._add(
+            {"fault": {"kind": kind, "match": match, "times": times, "optional": optional, **params}}
+        )
 
     def fail(
         self,
@@ -89,11 +113,12 @@ class ScriptingMethods:
         retry_after: float | None = None,
         message: str | None = None,
         match: MatchSpec = None,
+        optional: bool = False,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Answer with an HTTP error and LM Studio's body for it (``Retry-After`` if given)."""
-        spec: dict[str, Any] = {"status": status, "match": match, "times": times}
+        spec: dict[str, Any] = {"status": status, "match": match, "times": times, "optional": optional}
         for name, value in (
             ("retry_after", retry_after),
             ("message", message),
@@ -111,22 +136,31 @@ class ScriptingMethods:
         *,
         times: int | None = 1,
         match: MatchSpec = None,
+        optional: bool = False,
     ) -> Any:
         """Delay the first token by ``ttft`` seconds and pace tokens at ``tokens_per_second``."""
         params = {
             k: v for k, v in (("ttft", ttft), ("tokens_per_second", tokens_per_second)) if v is not None
         }
-        return self.fault("slow", times=times, match=match, **params)
+        return self.fault("slow", times=times, match=match, optional=optional, **params)
 
     def stall(
-        self, after: int = 1, seconds: float = 1.0, *, times: int | None = 1, match: MatchSpec = None
+        self,
+        after: int = 1,
+        seconds: float = 1.0,
+        *,
+        times: int | None = 1,
+        match: MatchSpec = None,
+        optional: bool = False,
     ) -> Any:
         """Pause a stream for ``seconds`` after ``after`` chunks."""
-        return self.fault("stall", times=times, match=match, after=after, seconds=seconds)
+        return self.fault("stall", times=times, match=match, optional=optional, after=after, seconds=seconds)
 
-    def stream_cut(self, after: int = 1, *, times: int | None = 1, match: MatchSpec = None) -> Any:
+    def stream_cut(
+        self, after: int = 1, *, times: int | None = 1, match: MatchSpec = None, optional: bool = False
+    ) -> Any:
         """Close the connection after ``after`` chunks, without ``[DONE]``."""
-        return self.fault("stream_cut", times=times, match=match, after=after)
+        return self.fault("stream_cut", times=times, match=match, optional=optional, after=after)
 
     def malformed_chunk(
         self,
@@ -135,12 +169,13 @@ class ScriptingMethods:
         data: str | bytes | None = None,
         times: int | None = 1,
         match: MatchSpec = None,
+        optional: bool = False,
     ) -> Any:
         """Send ``data: {not json`` (or ``data``) after ``after`` chunks."""
         params: dict[str, Any] = {"after": after}
         if data is not None:
             params["data"] = data.decode() if isinstance(data, bytes) else data
-        return self.fault("malformed_chunk", times=times, match=match, **params)
+        return self.fault("malformed_chunk", times=times, match=match, optional=optional, **params)
 
     def stream_error(
         self,
@@ -149,27 +184,37 @@ class ScriptingMethods:
         message: str | None = None,
         times: int | None = 1,
         match: MatchSpec = None,
+        optional: bool = False,
     ) -> Any:
         """Send ``data: {"error": {...}}`` after ``after`` chunks and end the stream."""
         params: dict[str, Any] = {"after": after}
         if message is not None:
             params["message"] = message
-        return self.fault("stream_error", times=times, match=match, **params)
+        return self.fault("stream_error", times=times, match=match, optional=optional, **params)
 
-    def connection_reset(self, *, times: int | None = 1, match: MatchSpec = None) -> Any:
+    def connection_reset(
+        self, *, times: int | None = 1, match: MatchSpec = None, optional: bool = False
+    ) -> Any:
         """Close the connection before sending any byte."""
-        return self.fault("connection_reset", times=times, match=match)
+        return self.fault("connection_reset", times=times, match=match, optional=optional)
 
-    def no_models_loaded(self, *, times: int | None = 1, match: MatchSpec = None) -> Any:
+    def no_models_loaded(
+        self, *, times: int | None = 1, match: MatchSpec = None, optional: bool = False
+    ) -> Any:
         """Answer LM Studio's exact 400 "No models loaded. ..."."""
-        return self.fault("no_models_loaded", times=times, match=match)
+        return self.fault("no_models_loaded", times=times, match=match, optional=optional)
 
     def context_length_exceeded(
-        self, *, message: str | None = None, times: int | None = 1, match: MatchSpec = None
+        self,
+        *,
+        message: str | None = None,
+        times: int | None = 1,
+        match: MatchSpec = None,
+        optional: bool = False,
     ) -> Any:
         """Answer 400 with code ``context_length_exceeded``."""
         params = {"message": message} if message is not None else {}
-        return self.fault("context_length_exceeded", times=times, match=match, **params)
+        return self.fault("context_length_exceeded", times=times, match=match, optional=optional, **params)
 
     def slow_load(self, seconds: float) -> Any:
         """Every JIT or explicit load takes ``seconds`` (the ``load_seconds`` setting)."""

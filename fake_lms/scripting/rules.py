@@ -244,6 +244,12 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     used: int = 0
     cancelled: bool = False
+    optional: bool = False  # may go unused without failing the test
+
+    @property
+    def unused(self) -> bool:
+        """Registered, never acted on, and not marked optional."""
+        return self.used == 0 and not self.cancelled and not self.optional
 
     @property
     def remaining(self) -> int | None:
@@ -273,6 +279,7 @@ class Rule:
             "times": self.times,
             "used": self.used,
             "active": self.active,
+            "optional": self.optional,
             **{k: v for k, v in params.items() if k != "body" or v is not None},
         }
 
@@ -389,6 +396,9 @@ class Script:
         spec = dict(spec)
         matcher = Matcher(spec.pop("match", None))
         times_value = spec.pop("times", _DEFAULT)
+        optional = spec.pop("optional", False)
+        if not isinstance(optional, bool):
+            raise ScriptError(f"optional must be true or false, not {optional!r}")
         if op == "reply":
             given = [k for k in ("text", "tool_calls", "json") if k in spec]
             if len(given) != 1:
@@ -422,6 +432,7 @@ class Script:
             rule = self._new("fault", kind, matcher, _times(times_value, 1), params)
         else:
             raise ScriptError(f"unknown script entry {op!r}; use 'reply', 'fail' or 'fault'")
+        rule.optional = optional
         with self._lock:
             self._rules.append(rule)
         return rule

@@ -309,6 +309,10 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         """The registered replies and faults, in registration order."""
         return self.script.rules
 
+    def unused_rules(self) -> list[Rule]:
+        """Rules that never acted on a request and were not registered ``optional=True``."""
+        return [rule for rule in self.script.rules if rule.unused]
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being dispatched (streamed bodies may still be sending)."""
         deadline = time.monotonic() + timeout

@@ -59,7 +59,9 @@ def test_an_app_using_the_module_level_helpers_under_xdist(pytester: pytest.Pyte
             return lms.llm("qwen/qwen3-4b").respond(question).content
 
         def ask_with(client, question):
-            return client.llm.model("google/gemma-3-1b").respond(question).content
+            # one model for every test: under -n 2, two JIT models would evict each other
+            # (LM Studio's "only keep the last JIT-loaded model"), on the fake as on LM Studio
+            return client.llm.model("qwen/qwen3-4b").respond(question).content
         """
     )
     pytester.makepyfile(

@@ -189,14 +189,14 @@ def test_reply_tool_call_on_responses_api(client: openai.OpenAI, lmstudio_fake: 
 def test_tool_call_reply_does_not_answer_completions(
     client: openai.OpenAI, lmstudio_fake: FakeLMStudio
 ) -> None:
-    lmstudio_fake.reply_tool_call("get_weather", {"city": "Paris"})
+    lmstudio_fake.reply_tool_call("get_weather", {"city": "Paris"}, optional=True)  # it must not act
     text = client.completions.create(model=LLM, prompt="Once upon a time").choices[0].text
     assert "story continues" in text  # the legacy endpoint cannot carry a tool call
     assert lmstudio_fake.rules[0].used == 0
 
 
 def test_embeddings_are_never_scripted_text(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
-    lmstudio_fake.reply("text")
+    lmstudio_fake.reply("text", optional=True)  # it must not act
     r = client.embeddings.create(model="text-embedding-nomic-embed-text-v1.5", input="hello")
     assert len(r.data[0].embedding) > 10
 
@@ -264,7 +264,7 @@ def test_callable_match_receives_the_recorded_request(
 
 
 def test_error_in_match_callable_reaches_the_test(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
-    lmstudio_fake.reply("never", match=lambda r: 1 / 0)
+    lmstudio_fake.reply("never", match=lambda r: 1 / 0, optional=True)
     with pytest.raises(openai.InternalServerError, match="ZeroDivisionError"):
         ask(client, "x")
     with pytest.raises(ZeroDivisionError):
@@ -309,7 +309,7 @@ def test_scripted_replies_never_leak_under_xdist(pytester: pytest.Pytester) -> N
             def test_scripted_{i}(lmstudio_fake):
                 assert lmstudio_fake.rules == [] and lmstudio_fake.requests == []
                 lmstudio_fake.reply("reply {i}")
-                lmstudio_fake.fail(503, times=None, match="never-sent-{i}")
+                lmstudio_fake.fail(503, times=None, match="never-sent-{i}", optional=True)
                 assert ask(lmstudio_fake, "hello") == "reply {i}"
                 lmstudio_fake.configure(jit=False)  # restored for the next test
 
@@ -367,3 +367,38 @@ def test_reply_tool_calls_accepts_dicts(client: openai.OpenAI, lmstudio_fake: Fa
         model=LLM, messages=[{"role": "user", "content": "Bern?"}], tools=[WEATHER_TOOL]
     )
     assert r.choices[0].message.tool_calls[0].function.arguments == '{"city":"Bern"}'
+
+
+def test_an_unused_reply_fails_its_test_unless_optional(pytester: pytest.Pytester) -> None:
+    """Issue 15 item 5: a scripted reply that never fires used to let the test pass (respx fails
+    such a test by default)."""
+    pytester.makepyfile(
+        test_unused=textwrap.dedent(
+            """
+            def test_forgotten(lmstudio_fake):
+                lmstudio_fake.reply("never asked for")
+
+            def test_optional(lmstudio_fake):
+                lmstudio_fake.reply("may go unused", optional=True)
+                lmstudio_fake.fail(503, optional=True)
+
+            def test_used(lmstudio_fake):
+                import httpx
+                lmstudio_fake.reply("used")
+                body = {"model": "qwen/qwen3-4b", "messages": [{"role": "user", "content": "x"}]}
+                r = httpx.post(lmstudio_fake.base_url + "/chat/completions", json=body)
+                assert r.json()["choices"][0]["message"]["content"] == "used"
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_forgotten*",
+            "lmstudio_fake: 1 scripted rule(s) never acted on a request:",
+            "  <Rule #1 reply text match=any request forever>",
+        ]
+    )
+    pytester.makeini("[pytest]\nlmstudio_unused_scripts = ignore\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=3)
