@@ -149,7 +149,7 @@ def _predict(ctx: Ctx, address: tuple[str, int], body: dict[str, Any]) -> dict[s
                 ctx.console.write_out(content)
                 if kind == "message.delta":
                     last = content
-            elif kind == "error":
+            elif kind == "error" or (kind is None and "error" in event):
                 raise RuntimeError(_error_message(line[5:].strip().encode("utf-8")))
             elif kind == "chat.end":
                 if not last.endswith("\n"):
