@@ -20,14 +20,13 @@ it exits 1 with the two errors real lms prints when it can neither find nor star
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
 from fake_lms.cli.context import Ctx
-from fake_lms.cli.daemon import NO_API_SERVER, NO_INSTALLATION, running_daemon
+from fake_lms.cli.daemon import NO_API_SERVER, NO_INSTALLATION, home_server
 from fake_lms.cli.output import to_fixed
-from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit, check_http_server
+from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit
 from fake_lms.model.home import Home, ModelNotDownloaded, ModelNotInCatalog
 from fake_lms.model.info import loaded
 
@@ -35,7 +34,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are an AI assistant running in the user's terminal. Provide helpful and concise responses."
 )
 REASONING_MODES = ("auto", "on", "off")
-REQUEST_TIMEOUT = 300.0
 
 
 def _server_address(ctx: Ctx) -> tuple[str, int]:
@@ -44,14 +42,9 @@ def _server_address(ctx: Ctx) -> tuple[str, int]:
     if host is not None or port is not None:
         ctx.connect()
         return host or "127.0.0.1", port if port is not None else DEFAULT_SERVER_PORT
-    info = running_daemon(ctx.home)
-    if info is not None:
-        return info.get("host") or "127.0.0.1", int(info["port"])
-    config = ctx.home.read_server_config()
-    if isinstance(config, dict) and isinstance(config.get("port"), int):
-        config_host = config.get("networkInterface") or "127.0.0.1"
-        if check_http_server(config["port"], config_host):
-            return config_host, config["port"]
+    address = home_server(ctx.home)
+    if address is not None:
+        return address
     ctx.logger.error(NO_INSTALLATION)
     ctx.logger.error(NO_API_SERVER)
     raise CliExit(1)
@@ -109,30 +102,17 @@ def _stats_text(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _error_message(body: bytes) -> str:
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return body.decode("utf-8", "replace").strip() or "no answer"
-    if isinstance(error, dict):
-        return str(error.get("message", error))
-    return str(error)
-
-
 def _predict(ctx: Ctx, address: tuple[str, int], body: dict[str, Any]) -> dict[str, Any]:
     """Stream the answer to stdout; the ``chat.end`` result."""
-    import http.client  # only `lms chat` pays for the HTTP stack
+    from fake_lms.cli import rest  # only the commands that ask the server pay for http.client
 
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    token = os.environ.get("LM_API_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    conn = http.client.HTTPConnection(address[0], address[1], timeout=REQUEST_TIMEOUT)
+    conn = rest.connect(address)
     try:
+        headers = {**rest.headers(), "Accept": "text/event-stream"}
         conn.request("POST", "/api/v1/chat", json.dumps(body).encode("utf-8"), headers)
         response = conn.getresponse()
         if response.status != 200:
-            raise RuntimeError(_error_message(response.read()))
+            raise RuntimeError(rest.error_message(response.read()))
         last = ""
         for raw in response:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -150,7 +130,7 @@ def _predict(ctx: Ctx, address: tuple[str, int], body: dict[str, Any]) -> dict[s
                 if kind == "message.delta":
                     last = content
             elif kind == "error" or (kind is None and "error" in event):
-                raise RuntimeError(_error_message(line[5:].strip().encode("utf-8")))
+                raise RuntimeError(rest.error_message(line[5:].strip().encode("utf-8")))
             elif kind == "chat.end":
                 if not last.endswith("\n"):
                     ctx.console.write_out("\n")

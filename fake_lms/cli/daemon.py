@@ -36,6 +36,20 @@ def running_daemon(home: Home) -> dict[str, Any] | None:
     return info
 
 
+def home_server(home: Home) -> tuple[str, int] | None:
+    """Where the home's fake server answers: the daemon, else the port in
+    ``http-server-config.json`` (also written by an in-process ``FakeLMStudio``) if it answers."""
+    info = running_daemon(home)
+    if info is not None:
+        return info.get("host") or "127.0.0.1", int(info["port"])
+    config = home.read_server_config()
+    if isinstance(config, dict) and isinstance(config.get("port"), int):
+        host = config.get("networkInterface") or "127.0.0.1"
+        if check_http_server(config["port"], host):
+            return host, config["port"]
+    return None
+
+
 def status(ctx: Ctx) -> int:
     info = running_daemon(ctx.home)
     if info is None:
