@@ -6,7 +6,7 @@ exit codes for no server, no model, no prompt and a failed prediction."""
 from __future__ import annotations
 
 import pytest
-from test_cli_support import Lms, home, lms, server  # noqa: F401  (fixtures)
+from test_cli_support import Lms, free_port, home, lms, server  # noqa: F401  (fixtures)
 
 from fake_lms.model.home import Home
 
@@ -163,3 +163,15 @@ def test_usage_errors_are_commanders(lms: Lms) -> None:
         "error: option '--ttl <ttl>' argument '0' is invalid. Number out of range, must be at least 1\n",
     )
     assert lms.run("chat", "--bogus").stderr == "error: unknown option '--bogus'\n"
+
+
+def test_host_and_port_name_the_server(lms: Lms, home: Home, server) -> None:
+    home.load("google/gemma-3-1b")
+    server.reply("via the port")
+    result = lms.run("chat", "--port", str(server.port), "-p", "x")
+    assert (result.code, result.stdout) == (0, "via the port\n")
+    port = free_port()
+    result = lms.run("chat", "--port", str(port), "-p", "x")
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"Error: The server does not appear to be running at 127.0.0.1:{port}.")
+    assert len(chat_requests(server)) == 1
