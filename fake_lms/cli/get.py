@@ -13,6 +13,7 @@ term (staff picks: the catalog), ``name@quant``, ``https://huggingface.co/user/r
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -362,7 +363,11 @@ def _quote(arg: str) -> str:
 
 def _server_address(ctx: Ctx) -> tuple[str, int] | None:
     """The fake server that downloads for this home: the one ``--host/--port`` named (already
-    checked), else the home's own; ``None``: no server, the fake downloads by itself."""
+    checked), else the home's own; ``None``: no server, the fake downloads by itself. Real lms is
+    a privileged client that API tokens do not concern, so a server that requires a token is used
+    only when ``LM_API_TOKEN`` gives one."""
+    if ctx.home.settings.require_auth and not os.environ.get("LM_API_TOKEN"):
+        return None
     host, port = ctx.opts.get("host"), ctx.opts.get("port")
     if port is not None or (host is not None and host != "127.0.0.1"):
         return host or "127.0.0.1", port if port is not None else DEFAULT_SERVER_PORT

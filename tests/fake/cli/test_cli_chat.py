@@ -175,3 +175,15 @@ def test_host_and_port_name_the_server(lms: Lms, home: Home, server) -> None:
     assert (result.code, result.stdout) == (1, "")
     assert result.stderr.startswith(f"Error: The server does not appear to be running at 127.0.0.1:{port}.")
     assert len(chat_requests(server)) == 1
+
+
+def test_a_server_that_requires_a_token_gets_lm_api_token(lms: Lms, home: Home, server) -> None:
+    home.load("google/gemma-3-1b")
+    home.update_settings(require_auth=True)
+    token = "sk-lm-abcdefgh:abcdefghijklmnopqrst"
+    home.add_token(token)
+    server.reply("authorised")
+    result = lms.run("chat", "-p", "x")
+    assert result.code == 1 and result.stderr.startswith("Error: Error during chat: ")
+    result = lms.run("chat", "-p", "x", env={"LM_API_TOKEN": token})
+    assert (result.code, result.stdout) == (0, "authorised\n")

@@ -83,6 +83,16 @@ def test_get_reports_a_scripted_pause(lms: Lms, home: Home, server) -> None:
     assert not home.is_downloaded("qwen/qwen2.5-vl-7b")
 
 
+def test_get_does_not_need_the_servers_api_token(lms: Lms, home: Home, server) -> None:
+    """Real lms is a privileged client: without LM_API_TOKEN the fake downloads by itself."""
+    home.update_settings(require_auth=True)
+    server.fault("download_failed")
+    result = lms.run("get", "-y", "qwen/qwen2.5-vl-7b")
+    assert (result.code, result.stderr) == (0, "Finalizing download...\nDownload completed.\n")
+    assert home.is_downloaded("qwen/qwen2.5-vl-7b")
+    assert [r for r in server.requests if r.path == "/api/v1/models/download"] == []
+
+
 def test_get_takes_the_simulated_download_time(lms: Lms, home: Home) -> None:
     home.update_settings(download_seconds=0.6)
     lms.run("get", "-y", "qwen/qwen2.5-vl-7b")
