@@ -294,6 +294,15 @@ def unload(ctx: Context, req: ApiRequest) -> Reply:
 def job_status(job: DownloadJob, now: float) -> dict[str, Any]:
     """A download job as ``/api/v1/models/download`` and its status endpoint show it."""
     out: dict[str, Any] = {"job_id": job.job_id}
+    status = job.status(now)
+    if status in ("failed", "paused"):  # a scripted stop: where it stopped, and why if it failed
+        out["status"] = status
+        out["total_size_bytes"] = job.total_size_bytes
+        out["downloaded_bytes"] = job.downloaded_bytes(now)
+        out["started_at"] = _iso(job.started)
+        if job.error is not None:
+            out["error"] = job.error
+        return out
     if job.done(now):
         out["status"] = "completed"
         out["total_size_bytes"] = job.total_size_bytes
@@ -347,7 +356,10 @@ def download(ctx: Context, req: ApiRequest) -> Reply:
     notes: dict[str, Any] = {"model_key": spec.key}
     if ctx.home.is_downloaded(spec.key):
         return Reply(200, {"status": "already_downloaded"}, model=spec.key, notes=notes)
-    job, created = ctx.downloads.start(spec)
+    scripts = ctx.scripts
+    job, created = ctx.downloads.start(
+        spec, (lambda: scripts.download(req.record, spec.key)) if scripts is not None else None
+    )
     notes.update(job_id=job.job_id, **({"action": "download"} if created else {}))
     return Reply(200, job_status(job, time.time()), model=spec.key, notes=notes)
 

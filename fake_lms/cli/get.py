@@ -1,5 +1,9 @@
 """``lms get`` (spec §4.3): resolve a name against the home's catalog, print the download plan,
-simulate the download (``home.settings.download_duration``) and mark the model downloaded.
+then download. While the home's fake server runs, the download is a job of that server (``POST
+/api/v1/models/download``, then its status polled), as real lms has LM Studio download: the test's
+script can fail or pause it (``fault("download_failed")``), and lms reports that as
+``Error: <message>`` with exit 1. Without a server, the fake simulates the download itself
+(``home.settings.download_duration``) and marks the model downloaded.
 
 Argument forms follow lms's ``get.ts``: ``owner/name`` (a Hub artifact, lower-cased), a bare search
 term (staff picks: the catalog), ``name@quant``, ``https://huggingface.co/user/repo[/...]`` and
@@ -9,15 +13,17 @@ term (staff picks: the catalog), ``name@quant``, ``https://huggingface.co/user/r
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fake_lms.cli.context import Ctx
 from fake_lms.cli.models import fuzzy_filter
 from fake_lms.cli.output import format_remaining, format_size_1000, js_round, to_fixed
-from fake_lms.cli.probe import CliExit
+from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.info import has_variants, variant_size
 
@@ -26,6 +32,8 @@ RESOLVING_FRAME = 5  # the frame of a real capture (lmstudio-bug-tracker#1103): 
 PARTIAL_BLOCKS = "▏▎▍▌▋▊▉█"
 BAR_BLOCKS = 22
 NON_TTY_UPDATES = 10
+POLL_SECONDS = 0.05
+PAUSED = "The download was paused in LM Studio. Resume it there, or run lms get again to restart it."
 
 
 class GetError(Exception):
@@ -253,24 +261,30 @@ def progress_line(frame: int, ratio: float, text: str) -> str:
     return f"{SPINNER[frame % len(SPINNER)]} [{draw_bar(ratio)}] {to_fixed(ratio * 100, 2)}% | {text}"
 
 
-def simulate_download(ctx: Ctx, size: int, duration: float) -> None:
-    """Draw the progress bar (stdout) for ``duration`` seconds."""
+def draw_progress(ctx: Ctx, size: int, speed: float, poll: Callable[[], tuple[float, bool]]) -> bool:
+    """Draw the progress bar (stdout) from ``poll()``: the fraction done and whether the download
+    still runs. ``True`` once it reaches 1; ``False`` if it stopped first (drawn up to where it
+    stopped)."""
     write = ctx.console.write_out
-    speed = size / duration if duration > 0 else float(size)
     text = ProgressText()
-    started = time.monotonic()
     if not ctx.console.stdout_tty:
         for step in range(1, NON_TTY_UPDATES + 1):
-            time.sleep(max(0.0, started + duration * step / NON_TTY_UPDATES - time.monotonic()))
             ratio = step / NON_TTY_UPDATES
+            while True:
+                done, running = poll()
+                if done >= ratio:
+                    break
+                if not running:
+                    return False
+                time.sleep(POLL_SECONDS)
             write(progress_line(step - 1, ratio, text(size * ratio, size, speed)) + "\n")
-        return
+        return True
     frame = 0
     last_clear = 0.0
     try:
         while True:
-            elapsed = time.monotonic() - started
-            ratio = 1.0 if duration <= 0 else min(1.0, elapsed / duration)
+            done, running = poll()
+            ratio = min(1.0, done)
             out = "\x1b[?25l\x1b[s"
             if last_clear + 3 < time.monotonic():
                 out += "\x1b[2K"
@@ -278,11 +292,60 @@ def simulate_download(ctx: Ctx, size: int, duration: float) -> None:
             line = progress_line(frame, ratio, text(size * ratio, size, speed))
             write(out + "\r" + line + "          \x1b[u")
             if ratio >= 1:
-                break
+                return True
+            if not running:
+                return False
             frame += 1
-            time.sleep(min(0.05, max(0.0, duration - elapsed)))
+            time.sleep(POLL_SECONDS)
     finally:
         write("\x1b[2K\x1b[1G\x1b[?25h")
+
+
+def simulate_download(ctx: Ctx, size: int, duration: float) -> None:
+    """Draw the progress bar (stdout) for ``duration`` seconds."""
+    speed = size / duration if duration > 0 else float(size)
+    started = time.monotonic()
+
+    def elapsed() -> tuple[float, bool]:
+        return (1.0 if duration <= 0 else (time.monotonic() - started) / duration), True
+
+    draw_progress(ctx, size, speed, elapsed)
+
+
+def server_download(ctx: Ctx, address: tuple[str, int], spec: ModelSpec, size: int, duration: float) -> None:
+    """Download as a job of the fake server, drawing its progress; :class:`GetError` if the job
+    fails or pauses."""
+    from fake_lms.cli import rest
+
+    try:
+        job = rest.call(address, "POST", "/api/v1/models/download", {"model": spec.key})
+    except (rest.RestError, OSError, ValueError) as exc:
+        raise GetError(str(exc)) from None
+    if job.get("status") == "already_downloaded":
+        return
+    state = {"job": job}
+
+    def poll() -> tuple[float, bool]:
+        current = state["job"]
+        if current.get("status") == "downloading":
+            try:
+                current = rest.call(address, "GET", f"/api/v1/models/download/status/{job['job_id']}")
+            except (rest.RestError, OSError, ValueError) as exc:
+                current = {"status": "failed", "error": str(exc)}
+            state["job"] = current
+        status = current.get("status")
+        if status == "completed":
+            return 1.0, True
+        total = current.get("total_size_bytes") or 1
+        return min(0.9999, current.get("downloaded_bytes", 0) / total), status == "downloading"
+
+    speed = size / duration if duration > 0 else float(size)
+    if draw_progress(ctx, size, speed, poll):
+        return
+    final = state["job"]
+    if final.get("status") == "paused":
+        raise GetError(PAUSED)
+    raise GetError(str(final.get("error") or "The download failed."))
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -296,6 +359,21 @@ def _formats(opts: dict) -> list[str] | None:
 
 def _quote(arg: str) -> str:
     return f'"{arg}"' if " " in arg or '"' in arg else arg
+
+
+def _server_address(ctx: Ctx) -> tuple[str, int] | None:
+    """The fake server that downloads for this home: the one ``--host/--port`` named (already
+    checked), else the home's own; ``None``: no server, the fake downloads by itself. Real lms is
+    a privileged client that API tokens do not concern, so a server that requires a token is used
+    only when ``LM_API_TOKEN`` gives one."""
+    if ctx.home.settings.require_auth and not os.environ.get("LM_API_TOKEN"):
+        return None
+    host, port = ctx.opts.get("host"), ctx.opts.get("port")
+    if port is not None or (host is not None and host != "127.0.0.1"):
+        return host or "127.0.0.1", port if port is not None else DEFAULT_SERVER_PORT
+    from fake_lms.cli.daemon import home_server
+
+    return home_server(ctx.home)
 
 
 def get(ctx: Ctx) -> int:
@@ -357,13 +435,19 @@ def _download(ctx: Ctx, request: Request, quant: str | None, yes: bool, formats:
         answer = ctx.console.ask("? Start download? (Y/n) ")
         if answer is None or answer.strip().lower() not in ("", "y", "yes"):
             raise CliExit(1)
+    address = _server_address(ctx)
+    duration = home.settings.download_duration(spec)
     try:
-        simulate_download(ctx, size, home.settings.download_duration(spec))
+        if address is not None:
+            server_download(ctx, address, spec, size, duration)
+        else:
+            simulate_download(ctx, size, duration)
     except KeyboardInterrupt:
         ctx.console.err()
         ctx.logger.warn("Download canceled.")
         raise CliExit(1) from None
     ctx.logger.info("Finalizing download...")
-    home.mark_downloaded(spec.key)
+    if address is None:
+        home.mark_downloaded(spec.key)
     ctx.logger.info("Download completed.")
     return 0

@@ -93,7 +93,35 @@ PROGRAM = Command(
     "lms",
     "",
     subcommands=[
-        _unsupported("chat", "Open an interactive chat with a model", LOCAL),
+        Command(
+            "chat",
+            "Start an interactive chat with a model",
+            arguments=["[model]"],
+            argument_help={"[model]": "Model name to use"},
+            options=[
+                Option("-p, --prompt <prompt>", "Print response to stdout and quit"),
+                Option("-s, --system-prompt <systemPrompt>", "Custom system prompt to use for the chat"),
+                Option("--stats", "Display detailed prediction statistics after each response"),
+                Option(
+                    "--ttl <ttl>",
+                    "Time (in seconds) to keep the model loaded after the chat ends",
+                    parse=POSITIVE_INT,
+                    default=3600,
+                ),
+                Option(
+                    "--reasoning <mode>",
+                    "Reasoning mode for this chat session",
+                    choices=("auto", "on", "off"),
+                    default="auto",
+                ),
+                Option("--dont-fetch-catalog", "Skip fetching the model catalog"),
+                Option("-y, --yes", "Assume 'yes' as answer to all CLI prompts"),
+                *_client_options(),
+                *_log_options(),
+            ],
+            handler="fake_lms.cli.chat:chat",
+            group=LOCAL,
+        ),
         Command(
             "get",
             "Search and download local models or Hub artifacts",
@@ -254,8 +282,50 @@ PROGRAM = Command(
                 )
             ],
         ),
-        _unsupported("link", "Manage LM Link", "Remote Instances"),
-        _unsupported("runtime", "Manage runtime engines", "Runtime"),
+        Command(
+            "link",
+            "Commands for managing LM Link",
+            group="Remote Instances",
+            subcommands=[
+                _unsupported("enable", "Enable LM Link on this device"),
+                _unsupported("disable", "Disable LM Link on this device"),
+                Command(
+                    "status",
+                    "Display the status of LM Link",
+                    options=[
+                        Option("--json", "Outputs the status in JSON format to stdout."),
+                        *_client_options(),
+                        *_log_options(),
+                    ],
+                    handler="fake_lms.cli.link:status",
+                ),
+                _unsupported("set-device-name", "Set the name of this device in LM Link"),
+                _unsupported("set-preferred-device", "Set the preferred device for LM Link"),
+            ],
+        ),
+        Command(
+            "runtime",
+            "Manage and update the inference runtime",
+            group="Runtime",
+            subcommands=[
+                Command(
+                    "ls",
+                    "List installed LLM engines",
+                    options=[*_client_options(), *_log_options()],
+                    handler="fake_lms.cli.runtime:ls",
+                ),
+                *[
+                    _unsupported(name, desc)
+                    for name, desc in (
+                        ("select", "Select installed LLM engines"),
+                        ("remove", "Remove installed LLM engines"),
+                        ("update", "Update installed LLM engines"),
+                        ("get", "Download LLM engines"),
+                        ("survey", "Survey hardware compatibility of LLM engines"),
+                    )
+                ],
+            ],
+        ),
         *[
             _unsupported(name, desc, "Develop & Publish (Beta)")
             for name, desc in (
@@ -269,7 +339,32 @@ PROGRAM = Command(
         ],
         _unsupported("create", "Create a new project with scaffolding", hidden=True),
         _unsupported("bootstrap", "Bootstrap the CLI", hidden=True),
-        _unsupported("daemon", "Manage the llmster daemon", hidden=True),
+        Command(
+            "daemon",
+            "Commands for managing the LM Studio daemon",
+            hidden=True,
+            subcommands=[
+                Command(
+                    "up",
+                    "Manually start the llmster daemon",
+                    options=[Option("--json", "Output result in JSON format"), *_log_options()],
+                    handler="fake_lms.cli.daemon:up",
+                ),
+                Command(
+                    "down",
+                    "Manually shutdown the llmster daemon",
+                    options=_log_options(),
+                    handler="fake_lms.cli.daemon:down",
+                ),
+                Command(
+                    "status",
+                    "Check the status of the LM Studio daemon",
+                    options=[Option("--json", "Output status in JSON format"), *_log_options()],
+                    handler="fake_lms.cli.daemon:status",
+                ),
+                _unsupported("update", "Update the llmster daemon"),
+            ],
+        ),
         _unsupported("flags", "Manage feature flags", hidden=True),
         Command(
             "status",
@@ -292,8 +387,9 @@ PROGRAM = Command(
 def unsupported(ctx: Ctx) -> int:
     name = ctx.opts.get("_command", "this command")
     ctx.logger.error(
-        f"`lms {name}` is not supported by the fake lms (pytest-lmstudio). Supported: get, load, unload, "
-        "ls, ps, server start|stop|status, log stream, status, version."
+        f"`lms {name}` is not supported by the fake lms (pytest-lmstudio). Supported: chat, get, load, "
+        "unload, ls, ps, server start|stop|status, log stream, daemon up|down|status, runtime ls, "
+        "link status, status, version."
     )
     return 1
 

@@ -1,15 +1,21 @@
-"""Download jobs: ``POST /api/v1/models/download`` (and, later, the SDK's download channel) start
-one; it marks its model downloaded in the home when its simulated time is up."""
+"""Download jobs: ``POST /api/v1/models/download`` (and, through it, the fake ``lms get``) start
+one; it marks its model downloaded in the home when its simulated time is up, unless the test's
+script stops it (``fault("download_failed")`` / ``"download_paused"``): then it fails or pauses
+that many seconds in, and the model is never marked downloaded."""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home
+from fake_lms.scripting.intents import DownloadStop
+
+DEFAULT_FAILURE = "The download failed: the connection to the download server was lost."
 
 
 @dataclass
@@ -22,14 +28,36 @@ class DownloadJob:
     started: float
     duration: float
     finished: bool = False  # the model has been marked downloaded in the home
+    stop: DownloadStop | None = None  # a scripted failure or pause
+
+    def stopped(self, now: float) -> bool:
+        """The scripted stop has happened (the job is ``failed`` or ``paused`` for good)."""
+        return self.stop is not None and now - self.started >= min(self.stop.after, self.duration)
 
     def done(self, now: float) -> bool:
-        return now - self.started >= self.duration
+        return self.stop is None and now - self.started >= self.duration
+
+    def status(self, now: float) -> str:
+        """``downloading``, ``completed``, ``failed`` or ``paused``."""
+        if self.stop is not None:
+            return self.stop.outcome if self.stopped(now) else "downloading"
+        return "completed" if self.done(now) else "downloading"
+
+    @property
+    def error(self) -> str | None:
+        if self.stop is None or self.stop.outcome != "failed":
+            return None
+        return self.stop.message or DEFAULT_FAILURE
 
     def downloaded_bytes(self, now: float) -> int:
         if self.done(now):
             return self.total_size_bytes
-        return int(self.total_size_bytes * max(0.0, (now - self.started) / self.duration))
+        elapsed = now - self.started
+        if self.stop is not None:
+            elapsed = min(elapsed, self.stop.after)
+        if self.duration <= 0:
+            return 0
+        return int(self.total_size_bytes * min(1.0, max(0.0, elapsed / self.duration)))
 
 
 class DownloadJobs:
@@ -42,18 +70,26 @@ class DownloadJobs:
         self._jobs: dict[str, DownloadJob] = {}
         self._lock = threading.RLock()
 
-    def start(self, spec: ModelSpec) -> tuple[DownloadJob, bool]:
-        """A new job for ``spec`` (``True``), or the one already downloading it (``False``)."""
+    def start(
+        self, spec: ModelSpec, stop: Callable[[], DownloadStop | None] | None = None
+    ) -> tuple[DownloadJob, bool]:
+        """A new job for ``spec`` (``True``), or the one already downloading it (``False``).
+        ``stop`` is asked only for a new job: the script's failure or pause for it, if any. A failed
+        or paused job is not joined: asking again starts a new one."""
         with self._lock:
+            now = time.time()
             for job in self._jobs.values():
-                if job.model_key == spec.key and not job.finished:
+                if job.model_key == spec.key and not job.finished and not job.stopped(now):
                     return job, False
             job_id = "job_" + secrets.token_hex(5)
             while job_id in self._jobs:
                 job_id = "job_" + secrets.token_hex(5)
             duration = self.home.settings.download_duration(spec)
-            job = DownloadJob(job_id, spec.key, spec.size_bytes, time.time(), duration)
+            job = DownloadJob(job_id, spec.key, spec.size_bytes, now, duration)
+            job.stop = stop() if stop is not None else None
             self._jobs[job_id] = job
+        if job.stop is not None:
+            return job, True
         if duration > 0:
             timer = threading.Timer(duration, self._settle_quietly)
             timer.daemon = True

@@ -9,6 +9,9 @@ Three families, by when they act:
 * **on the stream** (``shape_stream``; streaming requests only): ``slow``, ``stall``,
   ``stream_cut``, ``malformed_chunk``, ``stream_error``. ``slow`` on a non-streaming request delays
   the whole reply by ``ttft``.
+* **on a download** (``Script.download``, when a download job starts): ``download_failed`` and
+  ``download_paused`` stop the job ``after`` seconds in, as a :class:`DownloadStop` the job keeps;
+  ``model`` limits them to one model (any name that resolves to its key).
 * **on the listener** (not request-triggered): connection refused, see
   ``FakeLMStudio.refuse_connections``.
 
@@ -40,11 +43,14 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "stream_cut": {"after": 1},
     "malformed_chunk": {"after": 1, "data": None},
     "stream_error": {"after": 1, "message": None},
+    "download_failed": {"model": None, "after": 0.0, "message": None},
+    "download_paused": {"model": None, "after": 0.0},
 }
 BEFORE_ROUTING = frozenset(
     {"status", "connection_reset", "no_models_loaded", "context_length_exceeded", "expire"}
 )
 STREAM_FAULTS = frozenset({"slow", "stall", "stream_cut", "malformed_chunk", "stream_error"})
+DOWNLOAD_FAULTS = frozenset({"download_failed", "download_paused"})
 ALIASES = {"fail": "status", "reset": "connection_reset", "cut": "stream_cut", "malformed": "malformed_chunk"}
 
 
@@ -102,6 +108,12 @@ def validate(kind: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
             raise FaultError("fault 'slow': tokens_per_second must be > 0")
         if out["ttft"] is None and tps is None:
             raise FaultError("fault 'slow' needs ttft and/or tokens_per_second")
+    if kind in DOWNLOAD_FAULTS:
+        _number(kind, "after", out["after"], allow_none=False)
+        if out["model"] is not None and not isinstance(out["model"], str):
+            raise FaultError(f"fault {kind!r}: model must be a model name, not {out['model']!r}")
+        if out.get("message") is not None and not isinstance(out["message"], str):
+            raise FaultError(f"fault {kind!r}: message must be a string")
     if kind == "malformed_chunk" and out["data"] is not None and not isinstance(out["data"], (str, bytes)):
         raise FaultError("fault 'malformed_chunk': data must be str or bytes")
     return kind, out

@@ -13,6 +13,10 @@ Before the request is routed (:meth:`fake_lms.scripting.rules.Script.before`):
     ContextOverflow   the context-length error
     ScriptBroke       a rule raised (a match callable): an internal error, the exception kept
 
+When a download job starts (:meth:`fake_lms.scripting.rules.Script.download`):
+
+    DownloadStop      the job stops after this many seconds: failed (with a message) or paused
+
 In a stream (:func:`fake_lms.scripting.faults.shape_stream`), between the dialect's own events:
 
     Pause             wait this many seconds before the next event
@@ -59,6 +63,15 @@ class ScriptBroke:
 
 
 BeforeIntent = Fail | DropConnection | NoModels | ContextOverflow | ScriptBroke
+
+
+@dataclass(frozen=True)
+class DownloadStop:
+    """A download that stops ``after`` seconds in: ``outcome`` is ``"failed"`` or ``"paused"``."""
+
+    outcome: str
+    after: float = 0.0
+    message: str | None = None  # why it failed (``None``: the fake's default text)
 
 
 class StreamIntent:

@@ -100,7 +100,10 @@ class ScriptingMethods:
         ``status`` (status, message, retry_after, body, headers), ``connection_reset``,
         ``no_models_loaded``, ``context_length_exceeded`` (message), ``expire`` (model),
         ``slow`` (ttft, tokens_per_second), ``stall`` (after, seconds), ``stream_cut`` (after),
-        ``malformed_chunk`` (after, data), ``stream_error`` (after, message)."""
+        ``malformed_chunk`` (after, data), ``stream_error`` (after, message), ``download_failed``
+        (model, after, message) and ``download_paused`` (model, after): the next download job (of
+        ``model``, if given) stops ``after`` seconds in, ``failed`` or ``paused``, and never
+        completes."""
         return self._add(
             {"fault": {"kind": kind, "match": match, "times": times, "optional": optional, **params}}
         )

@@ -49,6 +49,7 @@ from fake_lms.scripting import faults as F
 from fake_lms.scripting.intents import (
     BeforeIntent,
     ContextOverflow,
+    DownloadStop,
     DropConnection,
     Fail,
     NoModels,
@@ -593,3 +594,34 @@ class Script:
             record.faults.append(rule.kind)
             result.stream_faults.append(F.StreamFault(rule.kind, dict(rule.params)))
         return result
+
+    def download(self, record: RequestRecord | None, model_key: str) -> DownloadStop | None:
+        """The scripted stop of a download job that is starting for ``model_key`` (``None``: it
+        completes). A rule without ``match`` applies to every download, whatever carried it; its
+        ``model`` parameter limits it to names that resolve to ``model_key``."""
+        if not self._rules:
+            return None
+        if record is None:
+            record = RequestRecord("POST", "", operation="download")
+        chosen: Rule | None = None
+        with self._lock:
+            for rule in self._rules:
+                if rule.op != "fault" or rule.kind not in F.DOWNLOAD_FAULTS or not rule.active:
+                    continue
+                wanted = rule.params.get("model")
+                if wanted is not None:
+                    spec = self.home.catalog.find(wanted)
+                    if wanted != model_key and (spec is None or spec.key != model_key):
+                        continue
+                if rule.matcher.spec is not None and not rule.matcher.matches(
+                    record, self._names(record, model_key)
+                ):
+                    continue
+                rule.used += 1
+                chosen = rule
+                break
+        if chosen is None:
+            return None
+        record.faults.append(chosen.kind)
+        outcome = "failed" if chosen.kind == "download_failed" else "paused"
+        return DownloadStop(outcome, float(chosen.params["after"]), chosen.params.get("message"))

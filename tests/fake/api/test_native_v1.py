@@ -589,3 +589,68 @@ def test_chat_context_length_above_model_max_rejected_before_loading(fake, clien
     )
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "context_length"
     assert fake.home.instances() == []
+
+
+# -- scripted download failures and pauses (issue 14) -------------------------------------------
+
+
+def test_a_scripted_failure_stops_the_download(fake, client):
+    fake.fault("download_failed", model="openai/gpt-oss-20b", after=0.1, message="Disk is full")
+    job = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
+    assert job["status"] == "downloading"
+
+    def status() -> dict[str, Any]:
+        return client.get(f"/api/v1/models/download/status/{job['job_id']}").json()
+
+    assert wait_for(lambda: status()["status"] == "failed")
+    failed = status()
+    assert list(failed) == ["job_id", "status", "total_size_bytes", "downloaded_bytes", "started_at", "error"]
+    assert failed["error"] == "Disk is full"
+    assert 0 < failed["downloaded_bytes"] < failed["total_size_bytes"]
+    assert failed["downloaded_bytes"] == pytest.approx(failed["total_size_bytes"] * 0.1 / 0.5, rel=0.01)
+    time.sleep(0.6)  # past the time the download would have taken: it stays failed
+    again = client.get(f"/api/v1/models/download/status/{job['job_id']}").json()
+    assert again == failed
+    assert not fake.home.is_downloaded("openai/gpt-oss-20b")
+    assert "openai/gpt-oss-20b" not in models(client)
+    (record,) = [r for r in fake.requests if r.path == "/api/v1/models/download"]
+    assert record.faults == ["download_failed"]
+    # the fault acted once: asking again starts a new job, which completes
+    retry = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
+    assert retry["job_id"] != job["job_id"] and retry["status"] == "downloading"
+    assert wait_for(lambda: fake.home.is_downloaded("openai/gpt-oss-20b"))
+
+
+def test_a_scripted_pause_and_the_default_failure_text(fake, client):
+    fake.fault("download_paused")
+    job = client.post("/api/v1/models/download", json={"model": "qwen/qwen2.5-vl-7b"}).json()
+    assert job["status"] == "paused" and job["downloaded_bytes"] == 0 and "error" not in job
+    time.sleep(0.6)
+    assert client.get(f"/api/v1/models/download/status/{job['job_id']}").json()["status"] == "paused"
+    assert not fake.home.is_downloaded("qwen/qwen2.5-vl-7b")
+    fake.fault("download_failed")
+    job = client.post("/api/v1/models/download", json={"model": "qwen/qwen2.5-vl-7b"}).json()
+    assert job["status"] == "failed" and job["error"].startswith("The download failed")
+
+
+def test_a_download_fault_for_another_model_does_not_act(fake, client):
+    fake.fault("download_failed", model="openai/gpt-oss-20b")
+    job = client.post("/api/v1/models/download", json={"model": "qwen/qwen2.5-vl-7b"}).json()
+    assert job["status"] == "downloading"
+    assert wait_for(lambda: fake.home.is_downloaded("qwen/qwen2.5-vl-7b"))
+    job = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
+    assert job["status"] == "failed"
+
+
+def test_download_faults_through_the_control_api(fake, client):
+    from fake_lms.scripting.remote import ControlClient
+
+    control = ControlClient(fake.url)
+    rule = control.fault("download_paused", model="openai/gpt-oss-20b", after=0.05)
+    assert rule["kind"] == "download_paused"
+    job = client.post("/api/v1/models/download", json={"model": "openai/gpt-oss-20b"}).json()
+    assert wait_for(
+        lambda: client.get(f"/api/v1/models/download/status/{job['job_id']}").json()["status"] == "paused"
+    )
+    with pytest.raises(Exception, match="unknown parameter"):
+        control.fault("download_failed", seconds=1)

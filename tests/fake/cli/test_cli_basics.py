@@ -225,9 +225,9 @@ def test_option_forms(lms: Lms) -> None:
 
 
 def test_commands_the_fake_does_not_implement(lms: Lms) -> None:
-    result = lms.run("chat", "qwen/qwen3-4b")
+    result = lms.run("import", "model.gguf")
     assert result.code == 1 and result.stdout == ""
-    assert result.stderr.startswith("Error: `lms chat` is not supported by the fake lms")
+    assert result.stderr.startswith("Error: `lms import` is not supported by the fake lms")
 
 
 def test_quiet_suppresses_messages_but_not_data(lms: Lms) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_cli_support import Lms, home, http_json, lms, server  # noqa: F401  (fixtures)
 
@@ -40,6 +42,55 @@ def test_get_yes_downloads_and_the_model_appears_in_v1_models(lms: Lms, home: Ho
     assert "openai/gpt-oss-20b" in [m["modelKey"] for m in lms.json("ls", "--json")]
     runs = [r for r in home.lms_invocations() if r["argv"] == ["get", "--yes", "openai/gpt-oss-20b"]]
     assert len(runs) == 1 and runs[0]["exit_code"] == 0
+
+
+def test_get_with_a_server_downloads_through_it(lms: Lms, home: Home, server) -> None:
+    """While the home's server runs, LM Studio (the server) downloads: one job of its own."""
+    home.update_settings(download_seconds=0.3)
+    result = lms.run("get", "-y", "qwen/qwen2.5-vl-7b")
+    assert (result.code, result.stderr) == (0, "Finalizing download...\nDownload completed.\n")
+    assert len(progress_lines(result.stdout)) == 10
+    posts = [r for r in server.requests if r.path == "/api/v1/models/download"]
+    assert [(r.operation, r.json, r.status) for r in posts] == [
+        ("download", {"model": "qwen/qwen2.5-vl-7b"}, 200)
+    ]
+    assert home.is_downloaded("qwen/qwen2.5-vl-7b")
+
+
+def test_get_reports_a_scripted_download_failure(lms: Lms, home: Home, server) -> None:
+    home.update_settings(download_seconds=0.5)
+    server.fault("download_failed", model="openai/gpt-oss-20b", after=0.22, message="Disk is full")
+    result = lms.run("get", "-y", "openai/gpt-oss-20b")
+    assert (result.code, result.stderr) == (1, "Error: Disk is full\n")
+    assert result.stdout.startswith(GPT_OSS_PLAN + "Resolution completed. Downloading 12.11 GB...\n")
+    bars = progress_lines(result.stdout)
+    assert [b.split("] ")[1].split(" |")[0] for b in bars] == ["10.00%", "20.00%", "30.00%", "40.00%"]
+    assert not home.is_downloaded("openai/gpt-oss-20b")
+    runs = [r for r in home.lms_invocations() if r["command"] == "get"]
+    assert runs[-1]["exit_code"] == 1
+    # the fault acted once: the next lms get downloads
+    assert lms.run("get", "-y", "openai/gpt-oss-20b").code == 0
+    assert home.is_downloaded("openai/gpt-oss-20b")
+
+
+def test_get_reports_a_scripted_pause(lms: Lms, home: Home, server) -> None:
+    server.fault("download_paused")
+    result = lms.run("get", "-y", "qwen/qwen2.5-vl-7b")
+    assert (result.code, progress_lines(result.stdout)) == (1, [])
+    assert result.stderr == (
+        "Error: The download was paused in LM Studio. Resume it there, or run lms get again to restart it.\n"
+    )
+    assert not home.is_downloaded("qwen/qwen2.5-vl-7b")
+
+
+def test_get_does_not_need_the_servers_api_token(lms: Lms, home: Home, server) -> None:
+    """Real lms is a privileged client: without LM_API_TOKEN the fake downloads by itself."""
+    home.update_settings(require_auth=True)
+    server.fault("download_failed")
+    result = lms.run("get", "-y", "qwen/qwen2.5-vl-7b")
+    assert (result.code, result.stderr) == (0, "Finalizing download...\nDownload completed.\n")
+    assert home.is_downloaded("qwen/qwen2.5-vl-7b")
+    assert [r for r in server.requests if r.path == "/api/v1/models/download"] == []
 
 
 def test_get_takes_the_simulated_download_time(lms: Lms, home: Home) -> None:
@@ -204,7 +255,8 @@ def test_get_on_a_terminal_draws_the_real_progress_bar(lms: Lms, home: Home) -> 
     assert code == 0
     assert err == b"Finalizing download...\nDownload completed.\n"
     assert b"\x1b[?25l\x1b[s" in out  # hide cursor, save position: lms's ProgressBar.refresh
-    assert b"] 100.00% | 12.11 GB / 12.11 GB | " in out
+    # fields are padded to the longest seen so far, which depends on when the first frames came
+    assert re.search(rb"\] 100\.00% \| +12\.11 GB / 12\.11 GB \| ", out)
     assert out.endswith(b"\x1b[2K\x1b[1G\x1b[?25h")  # clearLine, cursorTo(0), show cursor
     assert "\x1b[33m↓ To download:\x1b[39m".encode() in out  # colours on a terminal
     assert home.is_downloaded("openai/gpt-oss-20b")

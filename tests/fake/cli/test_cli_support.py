@@ -51,7 +51,14 @@ class Lms:
         self.env["LMS_FAKE_HOME"] = str(home.path)
         self.env.pop("PYTHONPATH", None)
 
-    def run(self, *args: str, env: dict[str, str | None] | None = None, timeout: float = 30) -> Result:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str | None] | None = None,
+        timeout: float = 30,
+        input: bytes | None = None,
+    ) -> Result:
+        """Run ``lms args...``; stdin is ``input`` when given (a pipe), else ``/dev/null``."""
         environ = dict(self.env)
         for key, value in (env or {}).items():
             if value is None:
@@ -62,7 +69,8 @@ class Lms:
             ["lms", *args],
             env=environ,
             cwd=self.tmp,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else None,
+            input=input,
             capture_output=True,
             timeout=timeout,
         )

@@ -394,6 +394,14 @@ def test_invalid_faults(lmstudio_fake: FakeLMStudio) -> None:
         lmstudio_fake.stream_cut(after=-1)
     with pytest.raises(ValueError, match="seconds"):
         lmstudio_fake.refuse_connections(seconds=-1)
+    with pytest.raises(ScriptError, match="'download_failed': after must be >= 0"):
+        lmstudio_fake.fault("download_failed", after=-0.5)
+    with pytest.raises(ScriptError, match="'download_paused': model must be a model name"):
+        lmstudio_fake.fault("download_paused", model=["qwen/qwen3-4b"])
+    with pytest.raises(ScriptError, match="'download_failed': message must be a string"):
+        lmstudio_fake.fault("download_failed", message=3)
+    with pytest.raises(ScriptError, match="unknown parameter"):
+        lmstudio_fake.fault("download_paused", message="no message for a pause")
 
 
 def test_a_stopped_fake_does_not_come_back_after_a_refusal() -> None:
