@@ -11,9 +11,13 @@ Loaded by the pytest-lmstudio plugin; usable on its own with ``-p pytest_lmstudi
 
 from __future__ import annotations
 
+import importlib
+import os
 import shutil
+import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -70,3 +74,49 @@ def lmstudio_fake(
             "that may go unused, or set lmstudio_unused_scripts = ignore for the suite.",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session")
+def _lmstudio_fake_lms_dir(
+    tmp_path_factory: pytest.TempPathFactory, _lmstudio_fake_server: FakeLMStudio
+) -> Path:
+    """A directory with a fake ``lms`` launcher bound to the in-process fake's home."""
+    from fake_lms.cli.launcher import install_lms
+
+    directory = tmp_path_factory.mktemp("lmstudio-fake-bin")
+    install_lms(directory, home=_lmstudio_fake_server.home.path, python=sys.executable)
+    return directory
+
+
+@pytest.fixture
+def lmstudio_fake_env(
+    lmstudio_fake: FakeLMStudio, _lmstudio_fake_lms_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """For applications configured by the environment: points, for this test, the variables common
+    clients read (``OPENAI_BASE_URL``, ``LMSTUDIO_URL``, ... as ``lmstudio_env`` sets them), the
+    fake ``lms`` (first on ``PATH``, on this fake's home) and the ``lmstudio`` SDK's default client
+    at ``lmstudio_fake``, which the test scripts; everything is restored after the test. Returns
+    the variables set."""
+    from pytest_lmstudio.clientenv import client_env
+
+    values = client_env(lmstudio_fake.url, lmstudio_fake.base_url, "lm-studio")
+    values["LMS_FAKE_HOME"] = str(lmstudio_fake.home.path)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PATH", f"{_lmstudio_fake_lms_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    sdk = sys.modules.get("lmstudio") or _try_import("lmstudio")
+    if sdk is not None:
+        sdk.sync_api._reset_default_client()
+        sdk.configure_default_client(lmstudio_fake.api_host)
+    try:
+        yield values
+    finally:
+        if sdk is not None:
+            sdk.sync_api._reset_default_client()
+
+
+def _try_import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
-from pytest_lmstudio import report
+from pytest_lmstudio import clientenv, report
 from pytest_lmstudio import settings as settings_mod
 from pytest_lmstudio.rundir import CONTROLLER_PID_KEY, WORKERINPUT_KEY, RunDir, planned_path
 from pytest_lmstudio.server import LMStudioServer, Unavailable
@@ -196,6 +196,7 @@ PLUGIN_FIXTURES = frozenset(
         "lmstudio_env",
         "lmstudio_lms",
         "lmstudio_fake",
+        "lmstudio_fake_env",
         "lmstudio_sdk",
         "lmstudio_async_sdk",
         "lmstudio_sdk_default",
@@ -517,15 +518,7 @@ def lmstudio_base_url(_lmstudio_endpoint: LMStudioServer) -> LMStudioURLs:
     return LMStudioURLs(_lmstudio_endpoint.url, _lmstudio_endpoint.base_url)
 
 
-ENV_VARIABLES = (
-    "LMSTUDIO_URL",
-    "LMSTUDIO_BASE_URL",
-    "LM_STUDIO_API_BASE",
-    "LM_STUDIO_API_KEY",
-    "LM_API_TOKEN",
-    "OPENAI_BASE_URL",
-    "OPENAI_API_KEY",
-)
+ENV_VARIABLES = clientenv.ENV_VARIABLES
 
 
 @pytest.fixture
@@ -534,15 +527,7 @@ def lmstudio_env(
 ) -> dict[str, str]:
     """Sets, for this test, the variables common LM Studio clients read; returns them."""
     key = _session(request.config).settings.api_key or "lm-studio"
-    values = {
-        "LMSTUDIO_URL": _lmstudio_endpoint.url,
-        "LMSTUDIO_BASE_URL": _lmstudio_endpoint.base_url,
-        "LM_STUDIO_API_BASE": _lmstudio_endpoint.base_url,
-        "LM_STUDIO_API_KEY": key,
-        "LM_API_TOKEN": key,
-        "OPENAI_BASE_URL": _lmstudio_endpoint.base_url,
-        "OPENAI_API_KEY": key,
-    }
+    values = clientenv.client_env(_lmstudio_endpoint.url, _lmstudio_endpoint.base_url, key)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
