@@ -116,12 +116,12 @@ def _obtain(settings: Settings, run: RunDir) -> LMStudioServer:
             kind="off",
         )
     if settings.mode == "fake":
-        return start_fake(run)
+        return start_fake(run, settings.fake_port)
     found = readiness.probe(settings.url, timeout=2.0)
     if found.up:
         return LMStudioServer(settings.url, "live", "found running", found.version)
     if settings.mode == "auto":
-        return start_fake(run)
+        return start_fake(run, settings.fake_port)
     return start_live(settings, run, found.detail)
 
 
@@ -188,8 +188,9 @@ def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
     )
 
 
-def start_fake(run: RunDir) -> LMStudioServer:
-    """Start the bundled fake LM Studio as a process of its own (it exits with the controller)."""
+def start_fake(run: RunDir, port: int | None = None) -> LMStudioServer:
+    """Start the bundled fake LM Studio as a process of its own (it exits with the controller), on
+    ``port`` (``None``: a free one)."""
     home = run.path / "fake-home"
     bin_dir = run.path / "bin"
     log_file = run.path / "fake-server.log"
@@ -203,7 +204,7 @@ def start_fake(run: RunDir) -> LMStudioServer:
                 "fake_lms",
                 "serve",
                 "--port",
-                "0",
+                str(port or 0),
                 "--home",
                 str(home),
                 "--watch-pid",
@@ -221,6 +222,12 @@ def start_fake(run: RunDir) -> LMStudioServer:
     if not url.startswith("http://"):
         _terminate(process.pid)
         tail = readiness._log_tail(log_file)
+        if port and "cannot listen" in tail:
+            raise Unavailable(
+                f"the bundled fake LM Studio cannot listen on port {port} (--lmstudio-fake-port){tail}",
+                f"Stop what is using port {port} (a real LM Studio?), or choose another --lmstudio-fake-port",
+                kind="fake-port-taken",
+            )
         raise Unavailable(
             f"the bundled fake LM Studio did not start (exit code {process.poll()}){tail}",
             "This is a bug in pytest-lmstudio; please report it with the log above",

@@ -85,6 +85,12 @@ OPTIONS: tuple[Option, ...] = (
         "(for CI, where a silently skipped suite is a bug)",
         False,
     ),
+    Option(
+        "fake-port",
+        "int",
+        "port of the bundled fake LM Studio process (default: a free one; 1234 for applications that "
+        "hard-code http://localhost:1234)",
+    ),
     # record and replay (pytest_lmstudio/cassettes.py)
     Option(
         "record-mode",
@@ -148,6 +154,7 @@ class Settings:
     redact: str | None = None
     replay_pacing: bool = False
     record_remote: bool = False
+    fake_port: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -209,6 +216,8 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
             raise SettingsError(f"{source}: lmstudio {opt.name} must be a number, not {text!r}") from None
         if value <= 0:
             raise SettingsError(f"{source}: lmstudio {opt.name} must be positive, not {text!r}")
+        if opt.name == "fake-port" and value > 65535:
+            raise SettingsError(f"{source}: lmstudio fake-port must be a port (1-65535), not {text!r}")
         return value
     return text or None
 
