@@ -38,3 +38,15 @@ def test_catalog_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     catalog = Catalog.load(tmp_path / "models.toml")
     assert catalog.get("acme/embed").downloaded is False
+
+
+def test_the_async_example_runs_verbatim(pytester) -> None:
+    """The README's async example, as a user would paste it (issue 15 item 3)."""
+    import re
+
+    start = README.index("The async client in a test")
+    code = re.compile(r"```python\n(.*?)```", re.S).search(README, start)
+    assert code
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_async_example=code.group(1))
+    pytester.runpytest_subprocess("--lmstudio-mode=fake").assert_outcomes(passed=1)
