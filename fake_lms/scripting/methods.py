@@ -81,10 +81,25 @@ class ScriptingMethods:
         )
 
     def reply_json(
-        self, obj: Any, *, match: MatchSpec = None, times: int | None = None, optional: bool = False
+        self,
+        obj: Any,
+        *,
+        match: MatchSpec = None,
+        times: int | None = None,
+        optional: bool = False,
+        check_schema: bool = True,
     ) -> Any:
-        """Answer with ``obj`` as JSON text (structured output: ``response_format`` / ``text.format``)."""
-        return self._add({"reply": {"json": obj, "match": match, "times": times, "optional": optional}})
+        """Answer with ``obj`` as JSON text (structured output: ``response_format`` / ``text.format``).
+        When the request carries a JSON schema, ``obj`` must follow it, or the test fails at this
+        script naming the mismatch (``check_schema=False``: answer invalid output on purpose)."""
+        entry = {
+            "json": obj,
+            "match": match,
+            "times": times,
+            "optional": optional,
+            "check_schema": check_schema,
+        }
+        return self._add({"reply": entry})
 
     # -- faults --------------------------------------------------------------------------------
     def fault(

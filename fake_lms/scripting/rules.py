@@ -335,6 +335,42 @@ def _tool_calls(value: Any) -> list[tuple[str, Any]]:
     return calls
 
 
+def request_schema(record: RequestRecord) -> Any:
+    """The JSON schema a request asks the answer to follow (``response_format.json_schema.schema``
+    on chat, ``text.format.schema`` on /v1/responses), ``None`` if it asks for none."""
+    fmt = record.response_format
+    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+        return None
+    nested = fmt.get("json_schema")
+    schema = nested.get("schema") if isinstance(nested, Mapping) else fmt.get("schema")
+    return schema if isinstance(schema, Mapping) else None
+
+
+def check_against_schema(rule: Rule, record: RequestRecord) -> None:
+    """A ``reply_json`` value that breaks the schema of the request it answers is the test's
+    mistake, reported at the script (``ScriptError``, re-raised in the test) rather than later as
+    a parsing failure inside the application. Needs ``jsonschema`` (else nothing is checked)."""
+    schema = request_schema(record)
+    if schema is None:
+        return
+    try:
+        import jsonschema
+    except ImportError:  # an optional check
+        return
+    try:
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(rule.params["json"]), key=str)
+    except jsonschema.SchemaError:
+        return  # the request's schema is invalid: LM Studio's business, not the script's
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(the value)"
+        raise ScriptError(
+            f"{rule!r}: reply_json's value does not match the JSON schema of {record.summary()}: at "
+            f"{where}: {first.message}. Fix the scripted value, or pass check_schema=False to answer "
+            "with invalid output on purpose."
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # what a matched request gets
 
@@ -404,6 +440,9 @@ class Script:
             given = [k for k in ("text", "tool_calls", "json") if k in spec]
             if len(given) != 1:
                 raise ScriptError("a reply needs exactly one of 'text', 'tool_calls' or 'json'")
+            check_schema = spec.pop("check_schema", True)
+            if not isinstance(check_schema, bool):
+                raise ScriptError(f"check_schema must be true or false, not {check_schema!r}")
             unknown = set(spec) - {"text", "tool_calls", "json"}
             if unknown:
                 raise ScriptError(f"unknown reply field(s): {', '.join(sorted(unknown))}")
@@ -417,7 +456,8 @@ class Script:
                     text = json.dumps(spec["json"], ensure_ascii=False)
                 except (TypeError, ValueError) as exc:
                     raise ScriptError(f"reply json is not JSON-serialisable: {exc}") from None
-                rule = self._new("reply", "text", matcher, times, {"text": text})
+                params = {"text": text, "json": spec["json"]} if check_schema else {"text": text}
+                rule = self._new("reply", "text", matcher, times, params)
             else:
                 rule = self._new(
                     "reply", "tool_calls", matcher, times, {"tool_calls": _tool_calls(spec["tool_calls"])}
@@ -587,6 +627,8 @@ class Script:
         if reply_rule is not None:
             record.scripted = True
             if reply_rule.kind == "text":
+                if "json" in reply_rule.params:
+                    check_against_schema(reply_rule, record)
                 result.text = reply_rule.params["text"]
             else:
                 result.tool_calls = list(reply_rule.params["tool_calls"])

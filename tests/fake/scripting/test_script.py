@@ -402,3 +402,42 @@ def test_an_unused_reply_fails_its_test_unless_optional(pytester: pytest.Pyteste
     )
     pytester.makeini("[pytest]\nlmstudio_unused_scripts = ignore\n")
     pytester.runpytest_subprocess().assert_outcomes(passed=3)
+
+
+def test_reply_json_that_breaks_the_requests_schema_fails_at_the_script(
+    client: openai.OpenAI, lmstudio_fake: FakeLMStudio
+) -> None:
+    """Issue 15 item 5: the mismatch used to surface inside the app as a pydantic error."""
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    lmstudio_fake.reply_json({"name": "Paris", "population": "lots"})
+    with pytest.raises(openai.InternalServerError):
+        client.beta.chat.completions.parse(
+            model=LLM, messages=[{"role": "user", "content": "a city"}], response_format=City
+        )
+    with pytest.raises(ScriptError, match=r"reply_json's value does not match the JSON schema.*population"):
+        lmstudio_fake.check_handler_errors()
+    # on purpose: the app's handling of invalid output
+    lmstudio_fake.reply_json({"name": "Paris", "population": "lots"}, check_schema=False)
+    r = client.chat.completions.create(
+        model=LLM,
+        messages=[{"role": "user", "content": "a city"}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "c", "schema": City.model_json_schema()},
+        },
+    )
+    assert json.loads(r.choices[0].message.content or "") == {"name": "Paris", "population": "lots"}
+    lmstudio_fake.reply_json({"name": "Paris", "population": 2_100_000})  # valid: answered
+    r = client.chat.completions.create(
+        model=LLM,
+        messages=[{"role": "user", "content": "a city"}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "c", "schema": City.model_json_schema()},
+        },
+    )
+    assert json.loads(r.choices[0].message.content or "")["population"] == 2_100_000
