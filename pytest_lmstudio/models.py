@@ -37,6 +37,7 @@ class LMStudioModel:
     loaded_by_run: bool = False
     downloaded_by_run: bool = False
     load_seconds: float = 0.0
+    added_to_fake: bool = False  # the bundled fake lacked it: added with a spec guessed from its name
 
     def __str__(self) -> str:
         return self.identifier
@@ -102,9 +103,18 @@ class ModelManager:
         from pytest_lmstudio import errors
 
         started = time.monotonic()
+        added = False
         try:
             with self._client() as client:
-                report = client.ensure_ready(key, allow_download=self.allow_download, ttl=ttl)
+                try:
+                    report = client.ensure_ready(key, allow_download=self.allow_download, ttl=ttl)
+                except errors.ModelNotFound:
+                    if not self.server.is_fake:
+                        raise
+                    # your own model names on the bundled fake: added to its catalog, then ready
+                    self._add_to_fake(key)
+                    added = True
+                    report = client.ensure_ready(key, allow_download=True, ttl=ttl)
         except errors.Unauthorized as exc:
             raise Unavailable(
                 f"LM Studio at {self.server.url} refused the request: unauthorized ({exc})",
@@ -161,7 +171,20 @@ class ModelManager:
             loaded_by_run=report.loaded,
             downloaded_by_run=report.downloaded,
             load_seconds=round(time.monotonic() - started, 3) if report.loaded else 0.0,
+            added_to_fake=added,
         )
+
+    def _add_to_fake(self, key: str) -> None:
+        from fake_lms.scripting.remote import ControlClient, ControlError
+
+        try:
+            ControlClient(self.server.url, timeout=self.settings.timeout).add_model(key)
+        except ControlError as exc:
+            raise Unavailable(
+                f"model {key!r} is not in the bundled fake's catalog and could not be added: {exc}",
+                "Name a model key, or give the fake a catalog (docs/scripting.md, 'Your own model names')",
+                kind="model-not-found",
+            ) from None
 
 
 def loaded_by_run(run: RunDir) -> list[LMStudioModel]:
@@ -173,6 +196,14 @@ def loaded_by_run(run: RunDir) -> list[LMStudioModel]:
             if model.loaded_by_run:
                 out.append(model)
     return out
+
+
+def added_to_fake(run: RunDir) -> list[str]:
+    """Models the run's tests named that the bundled fake did not know, added by the run."""
+    ledger: dict[str, Any] = run.read(LEDGER, {})
+    return [
+        key for key, e in ledger.items() if e.get("status") == "ready" and e["model"].get("added_to_fake")
+    ]
 
 
 def failures(run: RunDir) -> dict[str, dict[str, str]]:

@@ -66,7 +66,7 @@ def request_stats(home: str | None) -> dict[str, Any] | None:
 
 
 def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: list[str]) -> list[str]:
-    from pytest_lmstudio.models import failures, loaded_by_run
+    from pytest_lmstudio.models import added_to_fake, failures, loaded_by_run
     from pytest_lmstudio.server import SERVER_FILE
 
     lines: list[str] = []
@@ -89,6 +89,12 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
         names = ", ".join(f"{m.identifier} ({m.load_seconds:.2f}s)" for m in models)
         kept = "; kept loaded (--lmstudio-keep-loaded)" if settings.keep_loaded else ""
         lines.append(f"models loaded by this run: {names}; load time {total:.2f}s{kept}")
+    added = added_to_fake(run)
+    if added:
+        lines.append(
+            f"models added to the bundled fake (its catalog lacked them; spec guessed from the name): "
+            f"{', '.join(added)}"
+        )
     for key, error in failures(run).items():
         lines.append(f"model {key}: unavailable ({error.get('kind') or 'error'})")
     lines.extend(done)
