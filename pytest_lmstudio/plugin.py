@@ -150,9 +150,12 @@ def unavailable(session: LMStudioSession, exc: Unavailable) -> NoReturn:
         if exc.fix
         else f"{report.SKIP_PREFIX}{exc.reason}"
     )
+    # raised "from None": called inside `except Unavailable`, pytest would otherwise print the
+    # message twice, joined by "During handling of the above exception..."
     if session.settings.require:
-        pytest.fail(message + " (--lmstudio-require turns this skip into a failure)", pytrace=False)
-    pytest.skip(message)
+        failure = message + " (--lmstudio-require turns this skip into a failure)"
+        raise pytest.fail.Exception(failure, pytrace=False) from None
+    raise pytest.skip.Exception(message, allow_module_level=False) from None
 
 
 # -- hooks ---------------------------------------------------------------------------------------
@@ -546,9 +549,10 @@ def lmstudio_lms(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioSer
         unavailable(
             session,
             Unavailable(
-                f"`lms` was not found ({exc})",
+                "`lms` was not found",
                 "Install LM Studio's CLI (`npx lmstudio install-cli`) or use --lmstudio-mode=fake",
                 kind="lms-not-found",
+                detail=str(exc),
             ),
         )
     return Lms(path, env=dict(os.environ))

@@ -82,7 +82,13 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
                 f"{stats.get('completion_tokens', 0)} completion"
             )
     elif recorded:
-        lines.append(f"server: none ({recorded['error'].get('kind') or 'unavailable'})")
+        error = recorded["error"]
+        if error.get("kind") == "off":
+            lines.append("server: none: LM Studio tests are switched off (--lmstudio-mode=off)")
+        else:
+            lines.append(f"server: none: {error.get('reason') or 'LM Studio is unavailable'}")
+            if error.get("detail"):
+                lines.append(f"  {error['detail']}")
     models = loaded_by_run(run)
     if models:
         total = sum(m.load_seconds for m in models)
@@ -96,7 +102,7 @@ def summary_lines(run: RunDir, settings: Settings, skipped: list[Any], done: lis
             f"{', '.join(added)}"
         )
     for key, error in failures(run).items():
-        lines.append(f"model {key}: unavailable ({error.get('kind') or 'error'})")
+        lines.append(f"model {key}: unavailable: {error.get('reason') or error.get('kind') or 'error'}")
     lines.extend(done)
     groups: dict[str, list[str]] = defaultdict(list)
     for report in skipped:

@@ -38,18 +38,24 @@ LIVE_START_TIMEOUT = 60.0
 class Unavailable(Exception):
     """No usable LM Studio (or model). ``reason`` says what is wrong, ``fix`` what to do."""
 
-    def __init__(self, reason: str, fix: str = "", kind: str = "unavailable") -> None:
+    def __init__(self, reason: str, fix: str = "", kind: str = "unavailable", detail: str = "") -> None:
         super().__init__(f"{reason}. {fix}".strip() if fix else reason)
         self.reason = reason
         self.fix = fix
         self.kind = kind
+        self.detail = detail  # long details (every place looked...): shown once, in the summary
 
     def to_json(self) -> dict[str, str]:
-        return {"reason": self.reason, "fix": self.fix, "kind": self.kind}
+        return {"reason": self.reason, "fix": self.fix, "kind": self.kind, "detail": self.detail}
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> Unavailable:
-        return cls(data.get("reason", "LM Studio is unavailable"), data.get("fix", ""), data.get("kind", ""))
+        return cls(
+            data.get("reason", "LM Studio is unavailable"),
+            data.get("fix", ""),
+            data.get("kind", ""),
+            data.get("detail", ""),
+        )
 
 
 @dataclass(frozen=True)

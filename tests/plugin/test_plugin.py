@@ -99,7 +99,7 @@ def test_live_mode_without_server_skips_with_reason(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(
         [
             f"*lmstudio: mode=live url={url} (not running; will try `lms server start`)*",
-            "*server: none (lms-not-found)*",
+            "*server: none: LM Studio is not reachable at*`lms` was not found*",  # words, not codes
             "*skipped because LM Studio was unavailable:*",
             f"*LM Studio: LM Studio is not reachable at {url}*and `lms` was not found*"
             "so it could not be started — fix: Install LM Studio and run `lms server start`, "
@@ -208,7 +208,7 @@ def test_not_downloaded_model_skips_when_downloads_are_off(
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(
         [
-            "*model openai/gpt-oss-20b: unavailable (not-downloaded)*",
+            "*model openai/gpt-oss-20b: unavailable: model 'openai/gpt-oss-20b' is not downloaded*",
             "*2 tests: model 'openai/gpt-oss-20b' is not downloaded*",
             "*model 'openai/gpt-oss-20b' is not downloaded in LM Studio at*downloads are off*"
             "fix: Run `lms get openai/gpt-oss-20b`, or allow downloads with --lmstudio-download*",
