@@ -200,6 +200,7 @@ PLUGIN_FIXTURES = frozenset(
         "lmstudio_lms",
         "lmstudio_fake",
         "lmstudio_fake_env",
+        "lmstudio_control",
         "lmstudio_sdk",
         "lmstudio_async_sdk",
         "lmstudio_sdk_default",
@@ -534,6 +535,27 @@ def lmstudio_env(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+
+@pytest.fixture
+def lmstudio_control(request: pytest.FixtureRequest, lmstudio_server: LMStudioServer) -> Iterator[Any]:
+    """Scripts the run's shared fake LM Studio *process* for this test (``--lmstudio-mode=fake``,
+    or ``auto`` without a real one): ``reply``, ``fail``, ``fault``... as on ``lmstudio_fake``, and
+    ``requests`` since the test began. The rules it registers are removed when the test ends, and
+    other tests' rules are never touched (under ``-n``, give each rule a ``match=`` of its own).
+    Skips with a reason when the run talks to a real LM Studio."""
+    from fake_lms.scripting.remote import ScopedControl
+
+    if not lmstudio_server.is_fake:
+        pytest.skip(
+            f"{report.SKIP_PREFIX}lmstudio_control scripts the bundled fake; this run uses a real LM "
+            "Studio — fix: run with --lmstudio-mode=fake, or use lmstudio_fake"
+        )
+    control = ScopedControl(lmstudio_server.url, timeout=_session(request.config).settings.timeout)
+    try:
+        yield control
+    finally:
+        control.close()
 
 
 @pytest.fixture

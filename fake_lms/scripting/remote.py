@@ -91,6 +91,54 @@ class ControlClient(ScriptingMethods):
     def reset(self, *, state: bool = False) -> None:
         self._call("POST", "reset", {"state": state})
 
+    def cancel(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Stop the rules with these ids (the ids ``reply()``, ``fail()``... returned); the
+        other rules of the fake, other tests' included, are untouched."""
+        result: list[dict[str, Any]] = self._call("POST", "script/cancel", {"ids": list(ids)})["cancelled"]
+        return result
+
+
+class ScopedControl(ControlClient):
+    """The control client of one test on a shared fake process: the rules it registers are
+    cancelled by :meth:`close` (``lmstudio_control`` calls it when the test ends) without touching
+    other tests' rules, and :attr:`requests` are those received since it was made. Under xdist,
+    tests of other workers run at the same time: give each rule a ``match=`` only this test's
+    requests meet (a model, a phrase of its prompt)."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        import time
+
+        super().__init__(url, timeout=timeout)
+        self.since = time.time()
+        self.rule_ids: list[int] = []
+
+    def _add(self, entry: dict[str, Any]) -> dict[str, Any]:
+        rule = super()._add(entry)
+        self.rule_ids.append(int(rule["id"]))
+        return rule
+
+    def script(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rules = super().script(entries)
+        self.rule_ids.extend(int(rule["id"]) for rule in rules)
+        return rules
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The requests the fake received since this test's control was made, oldest first."""
+        data = self._call("GET", f"requests?since={self.since!r}")["requests"]
+        return [RequestRecord.from_dict(d) for d in data]
+
+    def reset(self, *, state: bool = False) -> None:
+        """This test's rules only (a reset of the whole shared fake would wipe other tests')."""
+        if state:
+            raise ValueError("a test's control cannot reset the shared fake's state")
+        self.close()
+
+    def close(self) -> None:
+        if self.rule_ids:
+            self.cancel(self.rule_ids)
+            self.rule_ids = []
+
     def expire(self, model: str | None = None) -> list[str]:
         result: list[str] = self._call("POST", "expire", {"model": model})["expired"]
         return result

@@ -8,7 +8,9 @@ HTTP, on the fake's own port, under ``/__fake__/``:
                             ``{"fault": {...}}`` (format: ``fake_lms.scripting.rules.Script.add``);
                             answers ``{"rules": [...]}``
 ``GET  /__fake__/script``   the registered rules
-``GET  /__fake__/requests`` ``{"requests": [...]}``, oldest first (``RequestRecord.to_dict``)
+``POST /__fake__/script/cancel`` ``{"ids": [...]}``: those rules act no more (others untouched)
+``GET  /__fake__/requests`` ``{"requests": [...]}``, oldest first (``RequestRecord.to_dict``);
+                            ``?since=<epoch seconds>``: only those received since then
 ``POST /__fake__/reset``    ``{"state": false}`` (default): forget rules and recorded requests;
                             ``{"state": true}``: also restore settings and loaded models
 ``POST /__fake__/expire``   ``{"model": "..."}``: unload as an idle TTL would
@@ -97,8 +99,28 @@ def _script(fake: FakeLMStudio, request: Request) -> Response:
     return _json(200, {"rules": [r.to_dict() for r in added]})
 
 
+def _cancel(fake: FakeLMStudio, request: Request) -> Response:
+    body = _body(request)
+    ids = body.get("ids") if isinstance(body, Mapping) else None
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ScriptError('cancel rules with {"ids": [rule ids]}')
+    wanted = set(ids)
+    cancelled = [rule for rule in fake.script.rules if rule.id in wanted]
+    for rule in cancelled:
+        rule.cancel()
+    return _json(200, {"cancelled": [rule.to_dict() for rule in cancelled]})
+
+
 def _requests(fake: FakeLMStudio, request: Request) -> Response:
-    return _json(200, {"requests": [r.to_dict() for r in fake.requests]})
+    since = request.args.get("since")
+    records = fake.requests
+    if since is not None:
+        try:
+            start = float(since)
+        except ValueError:
+            raise ScriptError(f"since must be a time in seconds since the epoch, not {since!r}") from None
+        records = [r for r in records if r.time >= start]
+    return _json(200, {"requests": [r.to_dict() for r in records]})
 
 
 def _reset(fake: FakeLMStudio, request: Request) -> Response:
@@ -162,6 +184,7 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, Request], Response]] = {
     ("GET", "script"): _script,
     ("POST", "script"): _script,
     ("GET", "requests"): _requests,
+    ("POST", "script/cancel"): _cancel,
     ("POST", "reset"): _reset,
     ("POST", "expire"): _expire,
     ("POST", "refuse"): _refuse,
