@@ -97,6 +97,39 @@ class ControlClient(ScriptingMethods):
         result: list[dict[str, Any]] = self._call("POST", "script/cancel", {"ids": list(ids)})["cancelled"]
         return result
 
+    def expire(self, model: str | None = None) -> list[str]:
+        result: list[str] = self._call("POST", "expire", {"model": model})["expired"]
+        return result
+
+    def refuse_connections(self, seconds: float) -> None:
+        """The fake refuses connections for ``seconds``; returns once it does (it answers first,
+        then stops listening)."""
+        import socket
+        import time
+        from urllib.parse import urlsplit
+
+        self._call("POST", "refuse", {"seconds": seconds})
+        parts = urlsplit(self.url)
+        address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        deadline = time.monotonic() + min(float(seconds), 2.0)
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(address, timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.005)
+
+    def _add_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "models", request)["model"]
+        return result
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "configure", settings)["settings"]
+        return result
+
+    def __repr__(self) -> str:
+        return f"ControlClient({self.url!r})"
+
 
 class ScopedControl(ControlClient):
     """The control client of one test on a shared fake process: the rules it registers are
@@ -138,36 +171,3 @@ class ScopedControl(ControlClient):
         if self.rule_ids:
             self.cancel(self.rule_ids)
             self.rule_ids = []
-
-    def expire(self, model: str | None = None) -> list[str]:
-        result: list[str] = self._call("POST", "expire", {"model": model})["expired"]
-        return result
-
-    def refuse_connections(self, seconds: float) -> None:
-        """The fake refuses connections for ``seconds``; returns once it does (it answers first,
-        then stops listening)."""
-        import socket
-        import time
-        from urllib.parse import urlsplit
-
-        self._call("POST", "refuse", {"seconds": seconds})
-        parts = urlsplit(self.url)
-        address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        deadline = time.monotonic() + min(float(seconds), 2.0)
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(address, timeout=0.2).close()
-            except OSError:
-                return
-            time.sleep(0.005)
-
-    def _add_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "models", request)["model"]
-        return result
-
-    def configure(self, **settings: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "configure", settings)["settings"]
-        return result
-
-    def __repr__(self) -> str:
-        return f"ControlClient({self.url!r})"
