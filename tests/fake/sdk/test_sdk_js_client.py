@@ -91,3 +91,44 @@ def test_js_sdk_with_an_api_token(js_project: Path, fake: FakeLMStudio) -> None:
     wrong = run_check(js_project, fake, "auth.mjs", "sk-lm-Abcd1234:Xxxx5678Ijkl9012Mnop")
     # the reference server's string reason, as the JS SDK reports it
     assert "Failed to authenticate" in wrong["error"] and "API token" in wrong["error"]
+
+
+def test_js_sdk_against_a_serve_process(js_project: Path, tmp_path: Path) -> None:
+    """The same JS checks against ``python -m fake_lms serve``, scripted over its control API, as
+    CI of another language would run it (issue 12's acceptance)."""
+    import sys
+    from types import SimpleNamespace
+
+    import httpx
+
+    from fake_lms import LMSTUDIO_VERSION
+    from fake_lms.scripting.remote import ControlClient
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fake_lms", "serve", "--port", "0", "--home", str(tmp_path / "home")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        control = ControlClient(url)
+        control.slow(ttft=0.05, tokens_per_second=20, match="Tell me something long", times=None)
+        control.fail(500, message="js boom", match="trigger failure")
+        control.stream_error(after=2, message="The model has crashed", match="trigger crash")
+        out = run_check(js_project, SimpleNamespace(api_host=url.split("://", 1)[1]))  # type: ignore[arg-type]
+        assert out["version"] == LMSTUDIO_VERSION
+        assert out["load"] == {"identifier": "js-gemma", "contextLength": 8192}
+        assert out["respond"]["stopReason"] == "eosFound" and out["act"] == {"rounds": 2, "calls": ["Paris"]}
+        assert out["cancel"] == "userStopped" and out["embed"] == 768
+        assert "js boom" in out["failure"]["error"] and "The model has crashed" in out["crash"]["error"]
+        # what the SDK did is what REST and the request records say
+        assert out["unload"] == [] and httpx.get(url + "/api/v1/models").json()["models"]
+        loaded = [m for m in httpx.get(url + "/api/v1/models").json()["models"] if m["loaded_instances"]]
+        assert all(i["id"] != "js-gemma" for m in loaded for i in m["loaded_instances"])
+        paths = {r.path for r in control.requests if r.method == "WS"}
+        assert {"/llm/predict", "/llm/loadModel", "/llm/unloadModel"} <= paths
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
