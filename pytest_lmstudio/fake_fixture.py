@@ -11,6 +11,7 @@ Loaded by the pytest-lmstudio plugin; usable on its own with ``-p pytest_lmstudi
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -104,15 +105,11 @@ def lmstudio_fake_env(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{_lmstudio_fake_lms_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    from pytest_lmstudio.sdk_fixtures import default_client_at
+
     sdk = sys.modules.get("lmstudio") or _try_import("lmstudio")
-    if sdk is not None:
-        sdk.sync_api._reset_default_client()
-        sdk.configure_default_client(lmstudio_fake.api_host)
-    try:
+    with default_client_at(sdk, lmstudio_fake.api_host) if sdk is not None else contextlib.nullcontext():
         yield values
-    finally:
-        if sdk is not None:
-            sdk.sync_api._reset_default_client()
 
 
 def _try_import(name: str) -> Any:

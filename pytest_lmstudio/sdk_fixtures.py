@@ -7,6 +7,7 @@ Loaded by the pytest-lmstudio plugin.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -57,10 +58,17 @@ def lmstudio_sdk_default(request: pytest.FixtureRequest) -> Iterator[Any]:
     ``lms.embedding_model()``, ``lms.get_default_client()``): the SDK's default client points at
     the run's LM Studio for this test, and is closed and forgotten after it. Yields that client."""
     lmstudio = _import_sdk("lmstudio_sdk_default")
-    sync_api = lmstudio.sync_api
-    sync_api._reset_default_client()  # the SDK's own reset "for the test suite"
-    lmstudio.configure_default_client(api_host(_server(request).url))
-    try:
+    with default_client_at(lmstudio, api_host(_server(request).url)):
         yield lmstudio.get_default_client()
+
+
+@contextlib.contextmanager
+def default_client_at(lmstudio: Any, host: str) -> Iterator[None]:
+    """The ``lmstudio`` SDK's default client points at ``host`` inside the block; before and
+    after, it is closed and forgotten (with the SDK's own reset "for the test suite")."""
+    lmstudio.sync_api._reset_default_client()
+    lmstudio.configure_default_client(host)
+    try:
+        yield
     finally:
-        sync_api._reset_default_client()
+        lmstudio.sync_api._reset_default_client()
