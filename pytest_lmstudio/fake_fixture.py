@@ -82,10 +82,10 @@ def _lmstudio_fake_lms_dir(
     tmp_path_factory: pytest.TempPathFactory, _lmstudio_fake_server: FakeLMStudio
 ) -> Path:
     """A directory with a fake ``lms`` launcher bound to the in-process fake's home."""
-    from fake_lms.cli.launcher import install_lms
+    from pytest_lmstudio.server import install_fake_lms
 
     directory = tmp_path_factory.mktemp("lmstudio-fake-bin")
-    install_lms(directory, home=_lmstudio_fake_server.home.path, python=sys.executable)
+    install_fake_lms(directory, _lmstudio_fake_server.home.path)
     return directory
 
 
