@@ -13,9 +13,20 @@ from fake_lms.model.identity import LMSTUDIO_VERSION
 if TYPE_CHECKING:
     from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
     from fake_lms.model.home import Home, Settings
+    from fake_lms.scripting.remote import ControlClient, ScopedControl
     from fake_lms.server.fake import FakeLMStudio
 
-__all__ = ["LMSTUDIO_VERSION", "Catalog", "CatalogError", "FakeLMStudio", "Home", "ModelSpec", "Settings"]
+__all__ = [
+    "LMSTUDIO_VERSION",
+    "Catalog",
+    "CatalogError",
+    "ControlClient",
+    "FakeLMStudio",
+    "Home",
+    "ModelSpec",
+    "ScopedControl",
+    "Settings",
+]
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -23,6 +34,8 @@ _EXPORTS = {
     "CatalogError": "fake_lms.model.catalog",
     "ModelSpec": "fake_lms.model.catalog",
     "FakeLMStudio": "fake_lms.server.fake",
+    "ControlClient": "fake_lms.scripting.remote",
+    "ScopedControl": "fake_lms.scripting.remote",
     "Home": "fake_lms.model.home",
     "Settings": "fake_lms.model.home",
 }

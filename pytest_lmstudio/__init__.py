@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from pytest_lmstudio.lms import Lms, LmsResult, find_lms
     from pytest_lmstudio.models import LMStudioModel
     from pytest_lmstudio.plugin import LMStudioURLs
+    from pytest_lmstudio.server import LMStudioServer
+    from pytest_lmstudio.settings import Settings as LMStudioSettings
 
 # public name -> the module that defines it
 _HOMES: dict[str, str] = {
@@ -105,6 +107,8 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("Lms", "LmsResult", "find_lms"), "pytest_lmstudio.lms"),
     "LMStudioModel": "pytest_lmstudio.models",
     "LMStudioURLs": "pytest_lmstudio.plugin",
+    "LMStudioServer": "pytest_lmstudio.server",
+    "LMStudioSettings": "pytest_lmstudio.settings:Settings",  # the fixtures' types, for hints
 }
 
 __all__ = [
@@ -120,6 +124,8 @@ __all__ = [
     "LMStudioClient",
     "LMStudioError",
     "LMStudioModel",
+    "LMStudioServer",
+    "LMStudioSettings",
     "LMStudioTimeout",
     "LMStudioURLs",
     "Lms",
@@ -154,7 +160,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    module, _, attribute = home.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

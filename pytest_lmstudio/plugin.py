@@ -208,10 +208,21 @@ PLUGIN_FIXTURES = frozenset(
 )
 
 
+# ... of which these need no LM Studio and no shared fake: each test has its own in-process fake
+IN_PROCESS_FIXTURES = frozenset({"lmstudio_fake", "lmstudio_fake_env"})
+
+
 def uses_lmstudio(item: pytest.Item) -> bool:
     if item.get_closest_marker("lmstudio") is not None:
         return True
     return not PLUGIN_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def needs_server(item: pytest.Item) -> bool:
+    """Whether the test talks to the run's LM Studio (or shared fake), not only to ``lmstudio_fake``."""
+    if item.get_closest_marker("lmstudio") is not None:
+        return True
+    return not (PLUGIN_FIXTURES - IN_PROCESS_FIXTURES).isdisjoint(getattr(item, "fixturenames", ()))
 
 
 # No pytest_report_header: the header is said once the tests are known (below), so that a run that
@@ -251,6 +262,8 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     session = config.stash.get(SESSION_KEY, None)
     if session is None or hasattr(config, "workerinput") or not any(map(uses_lmstudio, items)):
         return None
+    if not any(map(needs_server, items)):  # nothing to probe: say so, and do not probe
+        return [report.IN_PROCESS_HEADER]
     lines = [report.header(session.settings)]
     if session.settings.mode != "off":
         marked: list[str] = []
@@ -300,13 +313,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def lmstudio_settings(pytestconfig: pytest.Config) -> Settings:
-    """The resolved settings (CLI > ini > environment > defaults)."""
+    """``LMStudioSettings``: the run's resolved ``--lmstudio-*`` settings (CLI > ini > environment
+    > defaults): ``.mode``, ``.url``, ``.model``, ``.timeout``, ``.ttl``, ``.require``..."""
     return _session(pytestconfig).settings
 
 
 @pytest.fixture(scope="session")
 def lmstudio_server(pytestconfig: pytest.Config) -> LMStudioServer:
-    """The LM Studio this run talks to (found, started with ``lms``, or the bundled fake)."""
+    """``LMStudioServer``: the LM Studio this run talks to (found, started with ``lms``, or the
+    bundled fake): ``.url`` (root), ``.base_url`` (``/v1``), ``.mode``, ``.version``, ``.home`` (fake).
+    Skips (or fails, with ``--lmstudio-require``) the test when none is available."""
     session = _session(pytestconfig)
     try:
         return session.server()
@@ -383,7 +399,9 @@ def _default_model(request: pytest.FixtureRequest) -> str | None:
 def lmstudio_model(
     request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer
 ) -> Callable[..., LMStudioModel]:
-    """``lmstudio_model("qwen/qwen3-4b", ttl=600)``: the model, downloaded and loaded once per run."""
+    """Factory: ``lmstudio_model("qwen/qwen3-4b", ttl=600)`` → ``LMStudioModel`` (``.key``,
+    ``.identifier``, ``.loaded_by_run``), downloaded and loaded once per run across xdist workers;
+    skips with the reason when it cannot be (not downloaded and downloads off, load failed)."""
     session = _session(request.config)
 
     def ensure(key: str | None = None, *, ttl: int | None = None) -> LMStudioModel:
@@ -472,7 +490,7 @@ def lmstudio_openai(
 ) -> Iterator[Any]:
     """An ``openai.OpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
     openai = pytest.importorskip(
-        "openai", reason="lmstudio_openai needs the openai package (pip install openai)"
+        "openai", reason="lmstudio_openai needs the openai package (pip install 'pytest-lmstudio[openai]')"
     )
     from pytest_lmstudio.shared_http import http_library
 
@@ -492,7 +510,10 @@ def lmstudio_async_openai(
     request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, _lmstudio_shared_http: SharedHTTP
 ) -> Any:
     """An ``openai.AsyncOpenAI`` client bound to LM Studio (skips when ``openai`` is not installed)."""
-    openai = pytest.importorskip("openai", reason="lmstudio_async_openai needs the openai package")
+    openai = pytest.importorskip(
+        "openai",
+        reason="lmstudio_async_openai needs the openai package (pip install 'pytest-lmstudio[openai]')",
+    )
     from pytest_lmstudio.shared_http import http_library
 
     _default_model(request)
@@ -518,7 +539,8 @@ class LMStudioURLs:
 
 @pytest.fixture
 def lmstudio_base_url(_lmstudio_endpoint: LMStudioServer) -> LMStudioURLs:
-    """The server's URLs: ``.root`` and ``.v1``."""
+    """``LMStudioURLs``: the server's URLs, ``.root`` (``http://127.0.0.1:1234``) and ``.v1``
+    (``.../v1``, also what ``str()`` gives)."""
     return LMStudioURLs(_lmstudio_endpoint.url, _lmstudio_endpoint.base_url)
 
 
@@ -529,7 +551,9 @@ ENV_VARIABLES = clientenv.ENV_VARIABLES
 def lmstudio_env(
     request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """Sets, for this test, the variables common LM Studio clients read; returns them."""
+    """Sets, for this test, the variables common LM Studio clients read (``OPENAI_BASE_URL``,
+    ``OPENAI_API_KEY``, ``LMSTUDIO_URL``, ``LM_STUDIO_API_BASE``, ...), pointing at the run's LM
+    Studio; returns them as a ``dict[str, str]``. Restored after the test."""
     key = _session(request.config).settings.api_key or "lm-studio"
     values = clientenv.client_env(_lmstudio_endpoint.url, _lmstudio_endpoint.base_url, key)
     for name, value in values.items():
@@ -560,7 +584,8 @@ def lmstudio_control(request: pytest.FixtureRequest, lmstudio_server: LMStudioSe
 
 @pytest.fixture
 def lmstudio_lms(request: pytest.FixtureRequest, _lmstudio_endpoint: LMStudioServer) -> Lms:
-    """Runs ``lms`` subcommands (the fake ``lms`` in fake mode); skips when ``lms`` is not found."""
+    """``Lms``: runs ``lms`` subcommands (the fake ``lms`` in fake mode): ``.ps()``, ``.ls()``,
+    ``.load(key)``, ``.run("get", "--yes", key)``. Skips when ``lms`` is not found."""
     from pytest_lmstudio.errors import LmsNotFound
     from pytest_lmstudio.lms import Lms, find_lms
 

@@ -14,6 +14,9 @@ from pytest_lmstudio.settings import Settings
 SKIP_PREFIX = "LM Studio: "
 
 
+IN_PROCESS_HEADER = "lmstudio: in-process fakes only (lmstudio_fake); no LM Studio needed"
+
+
 def header(settings: Settings) -> str:
     if settings.mode == "fake":  # the fake picks its own port: the configured URL is not used
         from fake_lms import LMSTUDIO_VERSION

@@ -25,7 +25,7 @@ def api_host(url: str) -> str:
 
 def _import_sdk(fixture: str) -> Any:
     return pytest.importorskip(
-        "lmstudio", reason=f"{fixture} needs the lmstudio package (pip install lmstudio)"
+        "lmstudio", reason=f"{fixture} needs the lmstudio package (pip install 'pytest-lmstudio[sdk]')"
     )
 
 

@@ -50,3 +50,8 @@ def test_the_async_example_runs_verbatim(pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makepyfile(test_async_example=code.group(1))
     pytester.runpytest_subprocess("--lmstudio-mode=fake").assert_outcomes(passed=1)
+
+
+def test_the_scripted_reply_example_runs_as_a_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_my_app=block_after("## Scripted replies, faults and request assertions"))
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)

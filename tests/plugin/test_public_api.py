@@ -23,8 +23,8 @@ def test_every_public_name_resolves_to_the_object_in_its_home_module() -> None:
     assert len(pytest_lmstudio.__all__) == len(set(pytest_lmstudio.__all__))
     for name in pytest_lmstudio.__all__:
         value = getattr(pytest_lmstudio, name)
-        home = importlib.import_module(pytest_lmstudio._HOMES[name])
-        assert value is getattr(home, name), name
+        module, _, attribute = pytest_lmstudio._HOMES[name].partition(":")
+        assert value is getattr(importlib.import_module(module), attribute or name), name
     assert set(pytest_lmstudio._HOMES) == set(pytest_lmstudio.__all__)
     assert set(pytest_lmstudio.__all__) <= set(dir(pytest_lmstudio))
 
@@ -88,3 +88,30 @@ def test_readme_imports_from_pytest_lmstudio_resolve() -> None:
     client_section = README[README.index("## The client") : README.index("## The fake `lms` command")]
     shown = set(re.findall(r"^from (pytest_lmstudio[\w.]*) import", client_section, re.M))
     assert shown == {"pytest_lmstudio"}, "client examples import from the package itself"
+
+
+def test_every_fixture_is_in_the_readme_table_with_a_type_and_has_a_docstring(
+    pytester: pytest.Pytester,
+) -> None:
+    """A PyPI user finds each fixture twice: in the README's table (with the type to annotate it
+    with) and in ``pytest --fixtures`` (issue 15 item 9)."""
+    from pytest_lmstudio.plugin import PLUGIN_FIXTURES
+
+    pytester.makepyfile("def test_nothing(): pass")
+    listing = pytester.runpytest("--fixtures").stdout.str()
+    shown = dict(re.findall(r"^(lmstudio_\w+)(?: \[session scope\])? -- .*\n((?:    .*\n)+)", listing, re.M))
+    assert set(shown) == PLUGIN_FIXTURES
+    for name, doc in shown.items():
+        assert "no docstring" not in doc and len(doc.split()) >= 8, f"{name}: {doc!r}"
+
+    table = README[README.index("| fixture | scope | type |") :].split("\n\n", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    documented = {
+        name: row[2] for row in rows for name in re.findall(r"`(lmstudio_\w+)`", row[0].lstrip("| "))
+    }
+    assert set(documented) == PLUGIN_FIXTURES
+    for name, type_ in documented.items():
+        assert re.fullmatch(r"`[\w.\[\], ]+`( / `[\w.]+`)?", type_), f"{name}: type {type_!r}"
+    for type_ in {t.strip("`") for value in documented.values() for t in value.split(" / ")}:
+        if type_.isidentifier() and type_[0].isupper():
+            assert type_ in pytest_lmstudio.__all__, f"{type_} is named in the table but not exported"

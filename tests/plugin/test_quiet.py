@@ -92,3 +92,30 @@ def test_every_plugin_fixture_counts_as_using_lmstudio(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("--fixtures")
     listed = set(re.findall(r"^(lmstudio_\w+)", result.stdout.str(), re.M))
     assert listed == PLUGIN_FIXTURES
+
+
+def test_a_run_using_only_in_process_fakes_says_so_and_probes_nothing(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lmstudio_fake`` needs no LM Studio: the header must not talk of `lms server start`, and the
+    configured URL is never probed."""
+    pytester.makepyfile(
+        "def test_fake(lmstudio_fake):\n    assert lmstudio_fake.base_url\n"
+        "def test_env(lmstudio_fake_env):\n    assert lmstudio_fake_env['OPENAI_BASE_URL']\n"
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    monkeypatch.setenv("LMSTUDIO_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    try:
+        result = pytester.runpytest_subprocess()
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["collected 2 items", "lmstudio: in-process fakes only (lmstudio_fake)*"])
+    assert "lms server start" not in result.stdout.str()
+    assert not list(tmp_path.glob("pytest-lmstudio-*"))
