@@ -147,3 +147,113 @@ def test_a_worker_killed_while_loading_leaves_one_instance_unloaded_at_the_end(
     assert [(r["status"], r.get("instance_id")) for r in unloads] == [(200, MODEL)]
     assert loaded_instances(url) == []
     assert time.monotonic() - started < 90
+
+
+# Run A loads the model and, while run B (started after A loaded it) still has tests to run, ends.
+# Once A has loaded it, JIT is turned off on the fake, so a model unloaded under B's feet fails B's
+# next request instead of being quietly loaded again (LM Studio with JIT off: lmstudio-surface.md
+# §3.1; the fake's /api/v1/models then lists only loaded models, so it is turned off only then).
+SHARED_RUN_A = """
+import os, time
+from pathlib import Path
+
+import pytest
+
+MODEL = "google/gemma-3-1b"
+SIGNALS = Path(os.environ["DRILL_SIGNALS"])
+
+
+def wait(name):
+    deadline = time.monotonic() + 60
+    while not (SIGNALS / name).exists():
+        assert time.monotonic() < deadline, f"{name} never came"
+        time.sleep(0.05)
+
+
+@pytest.mark.lmstudio(models=[MODEL])
+def test_a_loads_and_uses_the_model(lmstudio_model, lmstudio_client):
+    assert lmstudio_model(MODEL).loaded_by_run
+    assert lmstudio_client.chat("hi", model=MODEL).text
+    (SIGNALS / "a-loaded").touch()
+
+
+def test_a_ends_while_b_still_uses_it():
+    wait("b-using")
+"""
+
+SHARED_RUN_B = """
+import os, time
+from pathlib import Path
+
+import pytest
+
+MODEL = "google/gemma-3-1b"
+SIGNALS = Path(os.environ["DRILL_SIGNALS"])
+
+
+def wait(name):
+    deadline = time.monotonic() + 60
+    while not (SIGNALS / name).exists():
+        assert time.monotonic() < deadline, f"{name} never came"
+        time.sleep(0.05)
+
+
+@pytest.mark.lmstudio(models=[MODEL])
+def test_b_finds_it_loaded(lmstudio_model, lmstudio_client):
+    assert not lmstudio_model(MODEL).loaded_by_run  # run A loaded it
+    assert lmstudio_client.chat("hi", model=MODEL).text
+    (SIGNALS / "b-using").touch()
+
+
+@pytest.mark.lmstudio(models=[MODEL])
+def test_b_still_has_it_after_a_ended(lmstudio_client):
+    wait("a-done")
+    assert lmstudio_client.chat("hi again", model=MODEL).text
+"""
+
+
+def pytest_run(folder: Path, url: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lmstudio-url", url, "-rA"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_two_runs_sharing_one_lm_studio_never_unload_each_others_models(tmp_path: Path) -> None:
+    from fake_lms.scripting.remote import ControlClient
+
+    proc, url = serve(tmp_path / "lmstudio-home")
+    try:
+        signals = tmp_path / "signals"
+        signals.mkdir()
+        env = {**os.environ, "DRILL_SIGNALS": str(signals)}
+        for name, source in (("a", SHARED_RUN_A), ("b", SHARED_RUN_B)):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / f"test_run_{name}.py").write_text(source)
+        run_a = pytest_run(tmp_path / "a", url, env)
+        deadline = time.monotonic() + 60
+        while not (signals / "a-loaded").exists():
+            assert run_a.poll() is None and time.monotonic() < deadline, "run A never loaded the model"
+            time.sleep(0.05)
+        ControlClient(url).configure(jit=False)
+        run_b = pytest_run(tmp_path / "b", url, env)
+        out_a, _ = run_a.communicate(timeout=90)
+        assert run_a.returncode == 0, out_a
+        assert MODEL in loaded_instances(url)  # A ended; B still uses the model it loaded
+        (signals / "a-done").touch()
+        out_b, _ = run_b.communicate(timeout=90)
+        assert run_b.returncode == 0, out_b
+        assert "left loaded for other pytest runs still using them" in out_a
+        assert f"unloaded at the end: {MODEL}" in out_b  # the last run using it unloads it
+        assert loaded_instances(url) == []
+        log = request_log(tmp_path / "lmstudio-home")
+        assert [r["path"] for r in log].count("/api/v1/models/load") == 1
+        assert [r.get("instance_id") for r in log if r["path"] == "/api/v1/models/unload"] == [MODEL]
+        assert list((tmp_path / "leases").glob("*/*.lease.json")) == []  # both leases ended
+    finally:
+        proc.terminate()
+        proc.wait(10)
