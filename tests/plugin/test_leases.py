@@ -124,3 +124,11 @@ def test_leases_of_different_servers_are_apart(tmp_path: Path, live_pid: int) ->
     unloads = Unloads()
     assert a.end([QWEN], keep=False, unload=unloads).unloaded == ["qwen/qwen3-4b"]
     assert b.in_use_by_others() == 0
+
+
+def test_a_server_the_run_started_is_left_running_while_other_runs_use_it(
+    tmp_path: Path, live_pid: int
+) -> None:
+    a = Leases(URL, "run-a", os.getpid(), base=tmp_path)
+    Leases(URL, "run-b", live_pid, base=tmp_path).hold("qwen/qwen3-4b")
+    assert a.in_use_by_others() == 1

@@ -17,6 +17,12 @@ from pytest_lmstudio.server import LMStudioServer, Unavailable
 from pytest_lmstudio.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def leases_here(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leases of runs on a local LM Studio (here: the in-process fakes) stay in this test's folder."""
+    monkeypatch.setenv("PYTEST_LMSTUDIO_LEASE_DIR", str(tmp_path_factory.mktemp("leases")))
+
+
 def manager(url: str, tmp_path: Path, **settings: object) -> ModelManager:
     run = RunDir(tmp_path)
     return ModelManager(LMStudioServer(url, "live", "test"), Settings(**settings), run)
@@ -124,13 +130,7 @@ def intent_of_a_dead_worker(tmp_path: Path, key: str) -> None:
     )
 
 
-@pytest.fixture
-def leases_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PYTEST_LMSTUDIO_LEASE_DIR", str(tmp_path / "leases"))
-    return tmp_path / "leases"
-
-
-def test_the_intent_is_recorded_before_lm_studio_is_asked(tmp_path: Path, leases_here: Path) -> None:
+def test_the_intent_is_recorded_before_lm_studio_is_asked(tmp_path: Path) -> None:
     seen: list[object] = []
     with FakeLMStudio() as fake:
         # the load is scripted to fail: what was in the ledger while it was under way stays visible
@@ -156,7 +156,7 @@ def test_the_intent_is_recorded_before_lm_studio_is_asked(tmp_path: Path, leases
     ]
 
 
-def test_a_dead_worker_s_finished_load_is_adopted(tmp_path: Path, leases_here: Path) -> None:
+def test_a_dead_worker_s_finished_load_is_adopted(tmp_path: Path) -> None:
     intent_of_a_dead_worker(tmp_path, "google/gemma-3-1b")
     with FakeLMStudio() as fake:
         fake.home.load("google/gemma-3-1b", identifier="google/gemma-3-1b", ttl_seconds=900)  # it finished
@@ -168,7 +168,7 @@ def test_a_dead_worker_s_finished_load_is_adopted(tmp_path: Path, leases_here: P
     assert entry["status"] == "ready" and entry["resumed_from"]["worker"] == "gw0"
 
 
-def test_a_dead_worker_s_unfinished_load_is_made_under_its_name(tmp_path: Path, leases_here: Path) -> None:
+def test_a_dead_worker_s_unfinished_load_is_made_under_its_name(tmp_path: Path) -> None:
     intent_of_a_dead_worker(tmp_path, "google/gemma-3-1b")
     with FakeLMStudio() as fake:
         model = manager(fake.url, tmp_path).ensure("google/gemma-3-1b")
@@ -176,7 +176,7 @@ def test_a_dead_worker_s_unfinished_load_is_made_under_its_name(tmp_path: Path, 
         assert [i.identifier for i in fake.home.snapshot().instances] == ["google/gemma-3-1b"]
 
 
-def test_a_load_nobody_finished_is_unloaded_at_the_end(tmp_path: Path, leases_here: Path) -> None:
+def test_a_load_nobody_finished_is_unloaded_at_the_end(tmp_path: Path) -> None:
     """A worker killed mid-load, and no other test wanted that model: LM Studio finished the load
     after the worker died; the run's end unloads it as the run's."""
     from pytest_lmstudio.models import unload_run_models
@@ -189,7 +189,7 @@ def test_a_load_nobody_finished_is_unloaded_at_the_end(tmp_path: Path, leases_he
         assert fake.home.snapshot().instances == []
 
 
-def test_a_model_loaded_by_the_user_meanwhile_is_not_the_run_s(tmp_path: Path, leases_here: Path) -> None:
+def test_a_model_loaded_by_the_user_meanwhile_is_not_the_run_s(tmp_path: Path) -> None:
     """The run's own load loses the race to a load of the same name made meanwhile by someone else:
     the model is ready, and it is not the run's to unload."""
     with FakeLMStudio(load_seconds=0.5) as fake:
@@ -208,6 +208,7 @@ def test_a_model_loaded_by_the_user_meanwhile_is_not_the_run_s(tmp_path: Path, l
 
 def test_on_another_machine_s_lm_studio_the_run_leaves_its_models_to_the_ttl(tmp_path: Path) -> None:
     from pytest_lmstudio.models import unload_run_models
+    from pytest_lmstudio.report import end_of_run_lines
 
     with FakeLMStudio() as fake:
         manager(fake.url, tmp_path).ensure("google/gemma-3-1b")
@@ -215,3 +216,7 @@ def test_on_another_machine_s_lm_studio_the_run_leaves_its_models_to_the_ttl(tmp
     remote = LMStudioServer("http://192.0.2.7:1234", "live", "test")
     end = unload_run_models(remote, Settings(), RunDir(tmp_path))
     assert (end.unloaded, end.left_to_ttl) == ([], ["google/gemma-3-1b"])
+    assert end_of_run_lines(end, Settings()) == [
+        "left to LM Studio's idle TTL (900s), as it is on another machine whose other runs cannot be "
+        "seen from here: google/gemma-3-1b"
+    ]
