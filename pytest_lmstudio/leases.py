@@ -101,6 +101,11 @@ class Leases:
     def _lease_file(self) -> Path:
         return self.dir / f"{self.run_name}.lease.json"
 
+    @property
+    def holding(self) -> bool:
+        """Whether this run took a lease (it asked for a model)."""
+        return self._lease_file.exists()
+
     @contextlib.contextmanager
     def locked(self, timeout: float = LOCK_SECONDS) -> Iterator[None]:
         from pytest_lmstudio.rundir import LockTimeout

@@ -4,9 +4,11 @@
 model is not in it yet, asks LM Studio what it has: a model already loaded costs nothing and is left
 alone at the end; a missing one is downloaded only when downloads are allowed; an unloaded one is
 loaded with the run's TTL (so a crashed run still frees memory). What the run loaded is unloaded
-once, at the end, by the controller — unless the run keeps models loaded.
-A failure is recorded too, so every test asking for that model skips with the same reason without
-asking LM Studio again.
+once, at the end, by the controller — unless the run keeps models loaded, another pytest run on this
+machine still uses it (leases.py: the last one unloads it), or LM Studio is on another machine (its
+TTL frees it). A failure is recorded too, so every test asking for that model skips with the same
+reason without asking LM Studio again. The ledger records the intent before LM Studio is asked, so
+a process killed mid-load is finished by the next one, not loaded twice (``_entry``).
 """
 
 from __future__ import annotations
@@ -309,7 +311,8 @@ def unload_run_models(server: LMStudioServer, settings: Settings, run: RunDir) -
 
             if where == "local":
                 share = leases.Leases(server.url, run.path.name, run.controller_pid)
-                result = share.end(own, keep=settings.keep_loaded, unload=unload)
+                used = bool(own) or share.holding  # else: nothing to hand over or unload
+                result = share.end(own, keep=settings.keep_loaded, unload=unload) if used else EndOfRun()
             elif settings.keep_loaded:
                 result = EndOfRun(kept=[identifier for identifier, _ in own])
             elif where == "remote":
