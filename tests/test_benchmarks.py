@@ -72,3 +72,14 @@ def test_bench_suite_runs_every_variant_serially_and_under_xdist() -> None:
     assert {(row[0], row[1]) for row in rows} >= {(v, m) for v in variants for m in ("serial", "-n")}
     ideal_rows = [row for row in rows if row[0] == "ideal"]
     assert ideal_rows and all(row[-2] == "1.00x" for row in ideal_rows)  # ratios are to the ideal
+
+
+def test_bench_gc_reports_pauses_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "gc.json"
+    result = run("benchmarks/bench_gc.py", "--requests", "400", "--warmup", "50", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pauses over 20 ms:" in result.stdout and "server RSS:" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["failed"] == 0 and set(data["generations"]) == {"0", "1", "2"}
+    assert sum(g["count"] for g in data["generations"].values()) > 0  # the server logged its collections
+    assert 0 < data["rss_mb"]["after_warmup"] <= data["rss_mb"]["max"]
