@@ -104,7 +104,8 @@ def test_{i}():
 def test_{i}(httpserver):
     global OA
     if OA is None:
-        OA = openai.OpenAI(base_url=httpserver.url_for("/v1"), api_key="x", max_retries=0)
+        OA = openai.OpenAI(base_url=httpserver.url_for("/v1"), api_key="x",
+                           http_client=openai.DefaultHttpxClient(trust_env=False))
     httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_json(CANNED)
     reply = OA.chat.completions.create(
         model="{model}", messages=[{{"role": "user", "content": "ping"}}], max_tokens=4
