@@ -593,9 +593,13 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
     result = _chat_result(res, gen, fields["store"], response_id)
     if fields["stream"]:
         return Reply(
-            200, stream=done.shape(_chat_events(res, gen, result)), model=res.identifier, notes=done.notes
+            200,
+            stream=done.shape(_chat_events(res, gen, result)),
+            model=res.identifier,
+            notes=done.notes,
+            claim=done.claim,
         )
-    return Reply(200, result, model=res.identifier, notes=done.notes, delay=done.delay)
+    return Reply(200, result, model=res.identifier, notes=done.notes, claim=done.claim, delay=done.delay)
 
 
 # --------------------------------------------------------------------------------------------

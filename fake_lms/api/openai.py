@@ -273,9 +273,19 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
     created = int(time.time())
     if stream:
         events = done.shape(_chat_stream(chat_id, created, res, gen, include_usage))
-        return Reply(200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes)
+        return Reply(
+            200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes, claim=done.claim
+        )
     raw = chat_completion_json(chat_id, created, res, gen, native=native)
-    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
+    return Reply(
+        200,
+        raw=raw,
+        model=res.identifier,
+        usage=done.usage,
+        notes=done.notes,
+        claim=done.claim,
+        delay=done.delay,
+    )
 
 
 def chat_completion_json(
@@ -421,7 +431,12 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
             yield DONE
 
         return Reply(
-            200, stream=done.shape(events()), model=res.identifier, usage=done.usage, notes=done.notes
+            200,
+            stream=done.shape(events()),
+            model=res.identifier,
+            usage=done.usage,
+            notes=done.notes,
+            claim=done.claim,
         )
     out: dict[str, Any] = {
         "id": cmpl_id,
@@ -433,7 +448,9 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
     }
     if native:
         out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
+    return Reply(
+        200, out, model=res.identifier, usage=done.usage, notes=done.notes, claim=done.claim, delay=done.delay
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,5 +486,6 @@ def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
         model=found.identifier,
         usage=(found.tokens, 0),
         notes=found.notes,
+        claim=found.claim,
         delay=found.delay,
     )

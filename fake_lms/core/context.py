@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fake_lms.core.downloads import DownloadJobs
 from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, WrongModelType
+from fake_lms.core.slots import Slots
 from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
@@ -73,6 +74,7 @@ class Context:
         self.scripts: Any = None  # fake_lms.scripting.rules.Script, attached by the server
         self._jit_lock = threading.Lock()
         self.downloads = DownloadJobs(home)
+        self.slots = Slots()  # each instance's running and waiting predictions
 
     def reset_stores(self) -> None:
         """Forget what requests left in memory: conversations, counters, download jobs (a pending

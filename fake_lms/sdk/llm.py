@@ -17,6 +17,7 @@ from fake_lms.sdk import models
 from fake_lms.sdk.backend import Fragment, Prediction, PredictRequest
 from fake_lms.sdk.protocol import (
     Close,
+    Wait,
     bad_parameter,
     kv,
     stack_fields,
@@ -176,20 +177,28 @@ def stream_prediction(channel: Channel, request: PredictRequest) -> Iterator[Any
     yield _prompt_progress(prediction.prompt_tokens, True)
     sent: list[Fragment] = []
     finished = False
-    for item in prediction.shape(_events(prediction)):
-        if not isinstance(item, Event):
-            yield item  # Wait, Close or SendRaw
-            if isinstance(item, Close):
-                return
-            continue
-        if channel.cancelled:
-            break
-        if item.message is None:
-            finished = True
-            break
-        yield item.message
-        if item.fragment is not None:
-            sent.append(item.fragment)
+    shaped = prediction.shape(_events(prediction))
+    try:
+        for item in shaped:
+            if isinstance(item, Wait) and channel.cancelled:
+                break  # a cancel ends a wait (a stall, or the turn in the model's queue) at once
+            if not isinstance(item, Event):
+                yield item  # Wait, Close or SendRaw
+                if isinstance(item, Close):
+                    return
+                continue
+            if channel.cancelled:
+                break
+            if item.message is None:
+                finished = True
+                break
+            yield item.message
+            if item.fragment is not None:
+                sent.append(item.fragment)
+    finally:
+        close = getattr(shaped, "close", None)
+        if close is not None:
+            close()  # the stream's end frees the model's slot, whatever ended it
     if not finished and not channel.cancelled:
         return  # the shaped stream ended early without a failure: nothing more to send
     stop_reason = prediction.stop_reason if finished else "userStopped"
