@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fake_lms.model import engine
 from fake_lms.sdk import models
 from fake_lms.sdk.backend import Fragment, Prediction, PredictRequest
 from fake_lms.sdk.protocol import (
@@ -120,9 +121,14 @@ def fragment_message(fragment: Fragment) -> dict[str, Any]:
     }
 
 
-def _stats(prediction: Prediction, stop_reason: str, predicted: int) -> dict[str, Any]:
+DRAFT_MODEL_KEY = "llm.prediction.speculativeDecoding.draftModel"  # the SDKs' ``draftModel``
+
+
+def _stats(
+    prediction: Prediction, stop_reason: str, predicted: int, draft_model: Any = None
+) -> dict[str, Any]:
     # the fake does not time itself (the session knows no clock): nominal timings
-    return {
+    stats: dict[str, Any] = {
         "stopReason": stop_reason,
         "tokensPerSecond": NOMINAL_TOKENS_PER_SECOND,
         "timeToFirstTokenSec": NOMINAL_FIRST_TOKEN_SECONDS,
@@ -131,6 +137,14 @@ def _stats(prediction: Prediction, stop_reason: str, predicted: int) -> dict[str
         "predictedTokensCount": predicted,
         "totalTokensCount": prediction.prompt_tokens + predicted,
     }
+    if isinstance(draft_model, str) and draft_model:  # LLMPredictionStats' draft fields
+        counts = engine.draft_counts(predicted)
+        stats["usedDraftModelKey"] = draft_model
+        stats["totalDraftTokensCount"] = counts.total
+        stats["acceptedDraftTokensCount"] = counts.accepted
+        stats["rejectedDraftTokensCount"] = counts.rejected
+        stats["ignoredDraftTokensCount"] = counts.ignored
+    return stats
 
 
 def _prompt_progress(prompt_tokens: int, done: bool) -> dict[str, Any]:
@@ -205,7 +219,7 @@ def stream_prediction(channel: Channel, request: PredictRequest) -> Iterator[Any
     predicted = prediction.predicted_tokens if finished else sum(f.tokens_count for f in sent)
     yield {
         "type": "success",
-        "stats": _stats(prediction, stop_reason, predicted),
+        "stats": _stats(prediction, stop_reason, predicted, request.config.get(DRAFT_MODEL_KEY)),
         "modelInfo": prediction.model_info,
         "loadModelConfig": prediction.load_config,
         "predictionConfig": kv(request.config),
