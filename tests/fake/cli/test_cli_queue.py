@@ -116,3 +116,20 @@ def test_without_a_server_every_instance_is_idle(lms: Lms, home: Home) -> None:
     row = ps_row(lms, MODEL)
     assert (row["status"], row["queued"]) == ("idle", 0)
     assert "IDLE" in lms.run("ps").stdout
+
+
+def test_another_homes_server_on_the_configured_port_is_not_asked(lms: Lms, home: Home) -> None:
+    from fake_lms import FakeLMStudio
+
+    with FakeLMStudio() as other:  # a different home, busy with the same identifier
+        other.home.load(MODEL, config={"parallel": 1})
+        other.reply("one two three four five six", times=1)
+        other.slow(tokens_per_second=5, times=1)
+        stream = Stream(other.port)
+        stream.start()
+        wait_for(lambda: stream.frames)
+        home.load(MODEL)
+        home.write_server_config(other.port)  # a stale config naming the other server's port
+        row = ps_row(lms, MODEL)
+        assert (row["status"], row["queued"]) == ("idle", 0)
+        stream.join(10)
