@@ -72,7 +72,7 @@ def ps_row(lms: Lms, identifier: str) -> dict[str, Any]:
 def test_a_second_stream_waits_for_parallel_1_and_lms_ps_shows_it(lms: Lms, home: Home, server) -> None:
     assert lms.run("load", MODEL, "--parallel", "1", "-y").code == 0
     server.reply("one two three four five six", times=2)
-    server.slow(tokens_per_second=5, times=2)  # ~1.4 s a stream: long enough to look at it
+    server.stall(after=1, seconds=4)  # the first stream: one token, then 4 s to look at it
     first = Stream(server.port)
     first.start()
     wait_for(lambda: first.frames)
@@ -89,8 +89,9 @@ def test_a_second_stream_waits_for_parallel_1_and_lms_ps_shows_it(lms: Lms, home
     second.join(10)
     assert first.error is None and second.error is None
     assert first.frames[-1] == second.frames[-1] == "[DONE]"
-    # the second stream began only after the first had ended
-    assert second.first_frame >= first.finished
+    # the second stream's first byte came only once the first stream, stalled 4 s after its first
+    # token, had ended (measured from that first token: the clients' own threads race each other)
+    assert second.first_frame - first.first_frame >= 3.5
     assert ps_row(lms, MODEL)["status"] == "idle" and ps_row(lms, MODEL)["queued"] == 0
     assert "IDLE" in lms.run("ps").stdout
 
@@ -98,7 +99,7 @@ def test_a_second_stream_waits_for_parallel_1_and_lms_ps_shows_it(lms: Lms, home
 def test_with_parallel_2_both_streams_run_at_once(lms: Lms, home: Home, server) -> None:
     assert lms.run("load", MODEL, "--parallel", "2", "-y").code == 0
     server.reply("one two three four five six", times=2)
-    server.slow(tokens_per_second=5, times=2)
+    server.stall(after=1, seconds=3, times=2)
     streams = [Stream(server.port), Stream(server.port)]
     for s in streams:
         s.start()
@@ -107,8 +108,8 @@ def test_with_parallel_2_both_streams_run_at_once(lms: Lms, home: Home, server) 
     assert (row["status"], row["queued"]) == ("generating", 2)
     for s in streams:
         s.join(10)
-    # they overlapped: each had its first frame before the other ended
-    assert streams[0].first_frame < streams[1].finished and streams[1].first_frame < streams[0].finished
+    # they overlapped: both began before either's 3 s stall was over
+    assert abs(streams[0].first_frame - streams[1].first_frame) < 2.5
 
 
 def test_without_a_server_every_instance_is_idle(lms: Lms, home: Home) -> None:
@@ -124,7 +125,7 @@ def test_another_homes_server_on_the_configured_port_is_not_asked(lms: Lms, home
     with FakeLMStudio() as other:  # a different home, busy with the same identifier
         other.home.load(MODEL, config={"parallel": 1})
         other.reply("one two three four five six", times=1)
-        other.slow(tokens_per_second=5, times=1)
+        other.stall(after=1, seconds=4)
         stream = Stream(other.port)
         stream.start()
         wait_for(lambda: stream.frames)

@@ -88,7 +88,8 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot(fake: FakeLMStudio)
 
 
 def test_a_queued_request_waits_for_a_non_streamed_slow_one(fake: FakeLMStudio) -> None:
-    fake.slow(ttft=0.6, times=1)  # a non-streamed reply: the whole answer waits
+    fake.slow(ttft=2.0, times=1)  # a non-streamed reply: the whole answer waits
+    t0 = time.monotonic()
     first = in_thread(lambda: post(fake, BODY))
     # before its first token the instance is processing the prompt
     assert wait_for(lambda: processing(fake).get(MODEL) == {"status": "processingPrompt", "queued": 1})
@@ -97,7 +98,8 @@ def test_a_queued_request_waits_for_a_non_streamed_slow_one(fake: FakeLMStudio) 
     first["thread"].join(10)
     second["thread"].join(10)
     assert first["result"].status_code == second["result"].status_code == 200
-    assert second["at"] >= first["at"]
+    # the second (not slowed itself) was answered only after the first's 2 s
+    assert second["at"] - t0 >= 1.9
 
 
 @pytest.mark.parametrize(
@@ -134,7 +136,7 @@ def test_a_failed_request_never_queues(fake: FakeLMStudio) -> None:
 def test_embeddings_show_computing_embedding() -> None:
     with FakeLMStudio() as fake:
         fake.home.load("text-embedding-nomic-embed-text-v1.5")
-        fake.slow(ttft=0.5, times=1)
+        fake.slow(ttft=2.0, times=1)
         conn = http.client.HTTPConnection(fake.host, fake.port, timeout=10)
         body = json.dumps({"model": "text-embedding-nomic-embed-text-v1.5", "input": "hi"})
         done = in_thread(lambda: (conn.request("POST", "/v1/embeddings", body), conn.getresponse().status)[1])
