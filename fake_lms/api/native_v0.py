@@ -12,6 +12,7 @@ from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Instance
+from fake_lms.model.identity import PACKAGE
 
 
 def greeting(ctx: Context, req: ApiRequest) -> Reply:
@@ -19,7 +20,7 @@ def greeting(ctx: Context, req: ApiRequest) -> Reply:
 
 
 def lms_status(ctx: Context, req: ApiRequest) -> Reply:
-    return Reply(200, {"package": "lmstudio", "version": ctx.version})
+    return Reply(200, {"package": PACKAGE, "version": ctx.version})
 
 
 def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:

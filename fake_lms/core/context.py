@@ -19,10 +19,8 @@ from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, Wro
 from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
-from fake_lms.model.identity import LMSTUDIO_VERSION
 
 Kind = Literal["llm", "embedding"]
-VERSION = LMSTUDIO_VERSION
 
 
 @dataclass(slots=True)
@@ -65,14 +63,18 @@ class PendingLoad:
 class Context:
     """Shared by every handler of one fake server."""
 
-    def __init__(self, home: Home, *, version: str = VERSION) -> None:
+    def __init__(self, home: Home) -> None:
         self.home = home
-        self.version = version
         self.conversations = ConversationStore()
         self.stats = Stats()
         self.scripts: Any = None  # fake_lms.scripting.rules.Script, attached by the server
         self._jit_lock = threading.Lock()
         self.downloads = DownloadJobs(home)
+
+    @property
+    def version(self) -> str:
+        """The LM Studio version this server reports (the home's ``lmstudio_version`` setting)."""
+        return self.home.settings.lmstudio_version
 
     def reset_stores(self) -> None:
         """Forget what requests left in memory: conversations, counters, download jobs (a pending

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from fake_lms import FakeLMStudio
+from fake_lms.model.identity import LMSTUDIO_VERSION
 
 LLM = "qwen/qwen3-4b"
 OTHER = "google/gemma-3-1b"
@@ -105,15 +106,27 @@ def test_v1_reasoning_refusals(fake: FakeLMStudio, model: str, setting: str, mes
 
 
 def test_identity_and_cors(tmp_path) -> None:
-    """Row 2 (lmstudio-js findOrStartLlmster.test.ts) and row 3 (cheshire-cat-ai/core#1014)."""
+    """Row 2 (lmstudio-js findOrStartLlmster.test.ts; 0.4.24+1: microsoft/winget-pkgs#431780) and
+    row 3 (cheshire-cat-ai/core#1014)."""
     with FakeLMStudio(home=tmp_path / "home", cors=True) as fake:
-        assert httpx.get(fake.url + "/lms-status").json()["package"] == "lmstudio"
+        status = httpx.get(fake.url + "/lms-status").json()
+        assert status == {"package": "lmstudio", "version": LMSTUDIO_VERSION}
+        assert LMSTUDIO_VERSION == "0.4.24+1"
         plain = httpx.get(fake.base_url + "/models")
         assert plain.headers["access-control-allow-origin"] == "*"
         assert plain.headers["access-control-allow-headers"] == "*"
         assert "access-control-allow-methods" not in plain.headers
         preflight = httpx.options(fake.base_url + "/chat/completions")
         assert preflight.status_code == 204 and "access-control-allow-methods" in preflight.headers
+
+
+def test_the_reported_version_is_a_setting(tmp_path) -> None:
+    with FakeLMStudio(home=tmp_path / "home", lmstudio_version="0.4.26+1") as fake:
+        assert httpx.get(fake.url + "/lms-status").json()["version"] == "0.4.26+1"
+        fake.home.update_settings(lmstudio_version="0.3.14")  # e.g. per test, on lmstudio_fake
+        assert httpx.get(fake.url + "/lms-status").json()["version"] == "0.3.14"
+    with pytest.raises(ValueError, match="lmstudio_version must look like"):
+        FakeLMStudio(home=tmp_path / "other", lmstudio_version="latest")
 
 
 def test_reasoning_tokens_count_against_max_tokens(fake: FakeLMStudio) -> None:
