@@ -38,13 +38,10 @@ def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:
     }
     if loaded:
         out["loaded_context_length"] = loaded[0].context_length
-    capabilities = []
+    # only "tool_use", omitted when empty: real builds never list "vision" (a VLM shows it as
+    # type "vlm"; zed-industries/zed#32741; fidelity review row 19)
     if spec.trained_for_tool_use:
-        capabilities.append("tool_use")
-    if spec.vision:
-        capabilities.append("vision")
-    if capabilities:
-        out["capabilities"] = capabilities
+        out["capabilities"] = ["tool_use"]
     return out
 
 
