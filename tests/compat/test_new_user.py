@@ -111,12 +111,17 @@ def litellm(server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_litellm_overflow(litellm: Any) -> None:
+    """litellm 1.110 raises its BadRequestError (an openai.BadRequestError), not
+    ContextWindowExceededError: it recognises an overflow by the message, and LM Studio's bare-string
+    body leaves only "Lm_studioException - Error code: 400" in it (docs/compatibility.md)."""
     with pytest.raises(litellm.BadRequestError) as info:
         litellm.completion(model="lm_studio/" + LLM, messages=[{"role": "user", "content": PROMPT}])
-    assert "n_keep" in str(info.value)
+    assert type(info.value) is litellm.BadRequestError and info.value.status_code == 400
+    assert info.value.response.json()["error"].endswith(OVERFLOW_END)
 
 
 def test_litellm_image_to_a_model_without_vision(litellm: Any) -> None:
     with pytest.raises(litellm.BadRequestError) as info:
         litellm.completion(model="lm_studio/" + LLM, messages=WITH_IMAGE)
-    assert NO_IMAGES in str(info.value)
+    assert type(info.value) is litellm.BadRequestError
+    assert info.value.response.json() == {"error": NO_IMAGES}
