@@ -74,3 +74,16 @@ def test_a_rule_names_its_server_and_tool(fake: FakeLMStudio) -> None:
         repr(rule) == f"<Rule #{rule.id} mcp call mcp/playwright:browser_navigate match=any request forever>"
     )
     assert fake.unused_rules() == [rule]
+
+
+def test_doc_mcp_tool(lmstudio_fake: FakeLMStudio) -> None:
+    """docs/scripting.md "MCP tools" runs as written (the example cites mcp.mdx's request)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "scripting.md").read_text(encoding="utf-8")
+    start = doc.index("### MCP tools")
+    block = re.compile(r"```python\n(.*?)```", re.S).search(doc, start)
+    assert block is not None
+    exec(compile(block.group(1), "docs/scripting.md", "exec"), {"lmstudio_fake": lmstudio_fake})
+    assert lmstudio_fake.unused_rules() == []
