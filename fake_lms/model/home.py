@@ -89,6 +89,8 @@ _SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
     "download_seconds": ("number", 0, 86400, False),
     "download_bytes_per_second": ("number", 1, 1e15, True),
     "overflow_stream": ("choice", 0, 0, False),
+    "allow_per_request_mcps": ("bool", 0, 0, False),
+    "allow_mcp_json": ("bool", 0, 0, False),
 }
 OVERFLOW_STREAM = ("error", "status", "empty")  # see Settings.overflow_stream
 
@@ -131,6 +133,11 @@ class Settings:
     # error), "status" (older builds: the 400 a non-streamed request gets), "empty" (the GGUF path
     # seen in bug-tracker #2339: an empty 200 stream)
     overflow_stream: str = "error"
+    # "Allow per-request MCPs" (ephemeral MCP servers) and "Allow calling servers from mcp.json"
+    # (plugins; LM Studio honours it only with "Require Authentication" on): both off by default
+    # (LM Studio's permission store: dynamicRemoteMcpServer and pluginUse "deny"; docs/fidelity.md)
+    allow_per_request_mcps: bool = False
+    allow_mcp_json: bool = False
 
     def load_delay(self, spec: ModelSpec) -> float:
         return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)
