@@ -119,14 +119,18 @@ class LMStudioSession:
         recorded = self.run.read(server_mod.SERVER_FILE)
         if recorded and recorded.get("status") == "ok":
             server = LMStudioServer(**recorded["server"])
-            if not self.settings.keep_loaded:
-                with contextlib.suppress(Exception):
-                    unloaded = models_mod.unload_run_models(server, self.settings, self.run)
-                    if unloaded:
-                        self.cleanup_lines.append(f"unloaded at the end: {', '.join(unloaded)}")
-            stopped = server_mod.release(self.run)
-            if stopped:
-                self.cleanup_lines.append(stopped)
+            with contextlib.suppress(Exception):
+                end = models_mod.unload_run_models(server, self.settings, self.run)
+                self.cleanup_lines.extend(report.end_of_run_lines(end, self.settings))
+            others = _other_runs(server, self.run) if server.started_by_run else 0
+            if others:
+                self.cleanup_lines.append(
+                    f"left LM Studio's server running: {others} other pytest run(s) on this machine use it"
+                )
+            else:
+                stopped = server_mod.release(self.run)
+                if stopped:
+                    self.cleanup_lines.append(stopped)
 
     def restore(self) -> None:
         if self._env_backup is not None:
@@ -134,6 +138,18 @@ class LMStudioSession:
 
             restore_environment(self._env_backup)
             self._env_backup = None
+
+
+def _other_runs(server: LMStudioServer, run: RunDir) -> int:
+    """How many other live pytest runs on this machine hold leases on ``server`` (leases.py)."""
+    from pytest_lmstudio import leases
+
+    if leases.scope(server.url, server.is_fake) != "local":
+        return 0
+    try:
+        return leases.Leases(server.url, run.path.name, run.controller_pid).in_use_by_others()
+    except Exception:  # the leases cannot be read: stop what the run started, as before leases
+        return 0
 
 
 SESSION_KEY = pytest.StashKey[LMStudioSession]()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_lmstudio import readiness
 from pytest_lmstudio.rundir import RunDir
 from pytest_lmstudio.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_lmstudio.leases import EndOfRun
 
 SKIP_PREFIX = "LM Studio: "
 
@@ -124,3 +127,21 @@ def _skip_reason(report: Any) -> str | None:
         text = str(longrepr[2])
         return text[len("Skipped: ") :] if text.startswith("Skipped: ") else text
     return None
+
+
+def end_of_run_lines(end: EndOfRun, settings: Settings) -> list[str]:
+    """What the run's end did with the models it loaded (models.unload_run_models)."""
+    lines = []
+    if end.unloaded:
+        lines.append(f"unloaded at the end: {', '.join(end.unloaded)}")
+    if end.left_in_use:
+        names = ", ".join(
+            f"{ident} ({n} other run{'s' if n != 1 else ''})" for ident, n in end.left_in_use.items()
+        )
+        lines.append(f"left loaded for other pytest runs still using them (the last unloads them): {names}")
+    if end.left_to_ttl:
+        lines.append(
+            f"left to LM Studio's idle TTL ({settings.ttl}s), as it is on another machine whose other runs "
+            f"cannot be seen from here: {', '.join(end.left_to_ttl)}"
+        )
+    return lines

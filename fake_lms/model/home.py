@@ -91,6 +91,8 @@ _SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
     "download_bytes_per_second": ("number", 1, 1e15, True),
     "overflow_stream": ("choice", 0, 0, False),
     "lmstudio_version": ("version", 0, 0, False),
+    "allow_per_request_mcps": ("bool", 0, 0, False),
+    "allow_mcp_json": ("bool", 0, 0, False),
 }
 OVERFLOW_STREAM = ("error", "status", "empty")  # see Settings.overflow_stream
 
@@ -137,6 +139,11 @@ class Settings:
     overflow_stream: str = "error"
     # the LM Studio version the fake reports (/lms-status, the SDK, `lms daemon`)
     lmstudio_version: str = LMSTUDIO_VERSION
+    # "Allow per-request MCPs" (ephemeral MCP servers) and "Allow calling servers from mcp.json"
+    # (plugins; LM Studio honours it only with "Require Authentication" on): both off by default
+    # (LM Studio's permission store: dynamicRemoteMcpServer and pluginUse "deny"; docs/fidelity.md)
+    allow_per_request_mcps: bool = False
+    allow_mcp_json: bool = False
 
     def load_delay(self, spec: ModelSpec) -> float:
         return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)

@@ -427,8 +427,10 @@ class LMStudioClient(_ClientBase):
         context_length: int | None = None,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
         download_timeout: float = flows.DOWNLOAD_TIMEOUT,
+        identifier: str | None = None,
     ) -> ReadyReport:
-        """Server reachable, model downloaded (downloading only if ``allow_download``) and loaded."""
+        """Server reachable, model downloaded (downloading only if ``allow_download``) and loaded
+        (under ``identifier`` when given and LM Studio accepts it)."""
         resolved = self._model(model)
         if resolved is None:
             raise TypeError("ensure_ready() needs a model key (or a client default_model)")
@@ -441,6 +443,7 @@ class LMStudioClient(_ClientBase):
                 on_progress=on_progress,
                 download_timeout=download_timeout,
                 base_url=self.base_url,
+                identifier=identifier,
             )
         )
 
@@ -666,6 +669,7 @@ class AsyncLMStudioClient(_ClientBase):
         context_length: int | None = None,
         on_progress: Callable[[DownloadStatus], Any] | None = None,
         download_timeout: float = flows.DOWNLOAD_TIMEOUT,
+        identifier: str | None = None,
     ) -> ReadyReport:
         resolved = self._model(model)
         if resolved is None:
@@ -679,6 +683,7 @@ class AsyncLMStudioClient(_ClientBase):
                 on_progress=on_progress,
                 download_timeout=download_timeout,
                 base_url=self.base_url,
+                identifier=identifier,
             )
         )
 

@@ -511,8 +511,10 @@ def ensure_ready_flow(
     on_progress: Callable[[DownloadStatus], Any] | None = None,
     download_timeout: float = DOWNLOAD_TIMEOUT,
     base_url: str = "",
+    identifier: str | None = None,
 ) -> Flow[ReadyReport]:
-    """Server reachable, ``model`` downloaded (only if ``allow_download``), and loaded."""
+    """Server reachable, ``model`` downloaded (only if ``allow_download``), and loaded (as
+    ``identifier`` when given: a name chosen beforehand lets a caller find its load again)."""
     try:
         yield Call("GET", "/lmstudio-greeting", timeout=PROBE_TIMEOUT)
     except WrongEndpoint:
@@ -555,6 +557,6 @@ def ensure_ready_flow(
             )
         yield from download_flow(model, on_progress=on_progress, timeout=download_timeout)
         actions.append("downloaded")
-    result = yield from load_flow(key, ttl=ttl, context_length=context_length)
+    result = yield from load_flow(key, identifier=identifier, ttl=ttl, context_length=context_length)
     actions.append("loaded")
     return ReadyReport(model=model, instance_id=result.instance_id, actions=tuple(actions))
