@@ -113,7 +113,18 @@ def _tools(body: Mapping[str, Any]) -> tuple[list[Any] | None, Any]:
         return None, None
     if not isinstance(tools, list):
         raise ApiError(errors.invalid_field("'tools' must be an array", "tools"))
-    functions = [t for t in tools if isinstance(t, Mapping) and t.get("type") == "function"]
+    functions = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, Mapping) or tool.get("type") != "function":
+            continue
+        if not isinstance(tool.get("name"), str):
+            # LM Studio wants Responses-style flat function tools; the chat-style nested form
+            # ({"type":"function","function":{"name":...}}) is refused (fidelity review row 16,
+            # lmstudio-bridge-enhanced RESPONSES_API_BREAKTHROUGH.md)
+            raise ApiError(
+                errors.oai(400, "Required", param=f"tools.{i}.name", code="missing_required_parameter")
+            )
+        functions.append(tool)
     return functions or None, body.get("tool_choice", "auto") or "auto"
 
 
