@@ -100,7 +100,7 @@ def test_openai_image_to_a_model_without_vision(client: openai.OpenAI) -> None:
     assert info.value.response.json() == {"error": NO_IMAGES}
 
 
-# litellm: not installable beside the test extra (it pins openai<3); these run in a venv that has it
+# litellm: in the compat extra (CI installs it); skipped where it is not installed
 @pytest.fixture
 def litellm(server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no remote cost-map fetch at import
