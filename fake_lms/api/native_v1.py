@@ -727,8 +727,8 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
     result = _chat_result(res, gen, fields["store"], response_id, calls)
     if fields["stream"]:
         events = _chat_events(res, gen, result, calls)
-        return Reply(200, stream=done.shape(events), model=res.identifier, notes=done.notes)
-    return Reply(200, result, model=res.identifier, notes=done.notes, delay=done.delay)
+        return Reply(200, stream=done.shape(events), model=res.identifier, notes=done.notes, claim=done.claim)
+    return Reply(200, result, model=res.identifier, notes=done.notes, claim=done.claim, delay=done.delay)
 
 
 # --------------------------------------------------------------------------------------------

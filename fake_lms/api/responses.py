@@ -250,7 +250,12 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
         ctx.conversations.put(response_id, [*messages, assistant])
     if body.get("stream"):
         return Reply(
-            200, stream=done.shape(builder.events()), model=res.identifier, usage=done.usage, notes=done.notes
+            200,
+            stream=done.shape(builder.events()),
+            model=res.identifier,
+            usage=done.usage,
+            notes=done.notes,
+            claim=done.claim,
         )
     return Reply(
         200,
@@ -258,6 +263,7 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
         model=res.identifier,
         usage=done.usage,
         notes=done.notes,
+        claim=done.claim,
         delay=done.delay,
     )
 

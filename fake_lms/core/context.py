@@ -23,6 +23,7 @@ from fake_lms.core.errors import (
     NotEmbeddingModel,
     WrongModelType,
 )
+from fake_lms.core.slots import Slots
 from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
@@ -77,6 +78,7 @@ class Context:
         self.scripts: Any = None  # fake_lms.scripting.rules.Script, attached by the server
         self._jit_lock = threading.Lock()
         self.downloads = DownloadJobs(home)
+        self.slots = Slots()  # each instance's running and waiting predictions
 
     @property
     def version(self) -> str:
