@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from fake_lms import FakeLMStudio
+
+# litellm fetches a model cost map from GitHub when imported, unless told not to; nothing leaves
+# loopback, whichever test (or client library) imports it first
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -233,9 +233,22 @@ def _messages(ctx: Context, req: ApiRequest) -> Reply:
     usage = (gen.prompt_tokens, gen.completion_tokens)
     if body.get("stream"):
         return Reply(
-            200, stream=done.shape(message.events()), model=res.identifier, usage=usage, notes=done.notes
+            200,
+            stream=done.shape(message.events()),
+            model=res.identifier,
+            usage=usage,
+            notes=done.notes,
+            claim=done.claim,
         )
-    return Reply(200, message.body(), model=res.identifier, usage=usage, notes=done.notes, delay=done.delay)
+    return Reply(
+        200,
+        message.body(),
+        model=res.identifier,
+        usage=usage,
+        notes=done.notes,
+        claim=done.claim,
+        delay=done.delay,
+    )
 
 
 class _Message:

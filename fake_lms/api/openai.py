@@ -56,21 +56,18 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "messages",
                 )
             )
-        content = message.get("content")
-        if ("content" in message and content is None) or (
-            content is not None and not isinstance(content, (str, list))
-        ):  # null too: LM Studio refuses content:null, even beside tool_calls (fidelity review row 9)
-            raise ApiError(
-                errors.invalid_field(
-                    "Invalid 'content': 'content' field must be a string or an array of objects.", "messages"
-                )
-            )
+        if not isinstance(message.get("content"), (str, list)):
+            # missing and null too, even beside tool_calls (fidelity review row 9;
+            # nugget/thane-ai-agent#1229: an omitted content, LM Studio 0.4.x, July 2026)
+            raise ApiError(errors.plain(400, CONTENT_REFUSED))
         if message["role"] == "developer":
             message = {**message, "role": "system"}
         out.append(message)
     return out
 
 
+# LM Studio's words, with its doubled full stop (nugget/thane-ai-agent#1229 quotes the body)
+CONTENT_REFUSED = "Invalid 'content': 'content' field must be a string or an array of objects.."
 IMAGES_UNSUPPORTED = "Model does not support images. Please use a model that does."
 IMAGE_URL_UNSUPPORTED = "Only base64-encoded images (data: URLs) are supported, not http(s) URLs."
 
@@ -194,16 +191,34 @@ def _reasoning_key(res: Resolved) -> str:
     return "reasoning" if (res.spec.architecture or "").startswith("gpt-oss") else "reasoning_content"
 
 
-def _native_blocks(gen: engine.Generation, res: Resolved) -> dict[str, Any]:
+def draft_model(body: Mapping[str, Any], res: Resolved) -> str | None:
+    """The speculative-decoding draft model of a request: its ``draft_model`` (LM Studio 0.3.10),
+    else the one the instance was loaded with (``lms load --speculative-draft-model``)."""
+    named = body.get("draft_model")
+    if isinstance(named, str) and named:
+        return named
+    loaded = res.instance.config.get("speculative_draft_model")
+    return loaded if isinstance(loaded, str) and loaded else None
+
+
+def _native_blocks(gen: engine.Generation, res: Resolved, draft: str | None = None) -> dict[str, Any]:
     tokens = max(gen.completion_tokens, 1)
     gen_time = round(tokens / 50.0, 3)
+    stats: dict[str, Any] = {
+        "tokens_per_second": tokens / gen_time if gen_time else 0.0,
+        "time_to_first_token": 0.05,
+        "generation_time": gen_time,
+        "stop_reason": gen.stop_reason,
+    }
+    if draft is not None:  # speculative decoding's counters (API changelog 0.3.10)
+        counts = engine.draft_counts(gen.completion_tokens)
+        stats["draft_model"] = draft
+        stats["total_draft_tokens_count"] = counts.total
+        stats["accepted_draft_tokens_count"] = counts.accepted
+        stats["rejected_draft_tokens_count"] = counts.rejected
+        stats["ignored_draft_tokens_count"] = counts.ignored
     return {
-        "stats": {
-            "tokens_per_second": tokens / gen_time if gen_time else 0.0,
-            "time_to_first_token": 0.05,
-            "generation_time": gen_time,
-            "stop_reason": gen.stop_reason,
-        },
+        "stats": stats,
         "model_info": {
             "arch": res.spec.architecture,
             "quant": res.spec.quantization,
@@ -273,20 +288,36 @@ def chat_completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> 
     created = int(time.time())
     if stream:
         events = done.shape(_chat_stream(chat_id, created, res, gen, include_usage))
-        return Reply(200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes)
-    raw = chat_completion_json(chat_id, created, res, gen, native=native)
-    return Reply(200, raw=raw, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
+        return Reply(
+            200, stream=events, model=res.identifier, usage=done.usage, notes=done.notes, claim=done.claim
+        )
+    raw = chat_completion_json(chat_id, created, res, gen, native=native, draft=draft_model(body, res))
+    return Reply(
+        200,
+        raw=raw,
+        model=res.identifier,
+        usage=done.usage,
+        notes=done.notes,
+        claim=done.claim,
+        delay=done.delay,
+    )
 
 
 def chat_completion_json(
-    chat_id: str, created: int, res: Resolved, gen: engine.Generation, *, native: bool = False
+    chat_id: str,
+    created: int,
+    res: Resolved,
+    gen: engine.Generation,
+    *,
+    native: bool = False,
+    draft: str | None = None,
 ) -> bytes:
     """The ``chat.completion`` object as JSON: byte for byte what :func:`dumps` writes for it
     (``tests/test_chat_body.py`` holds the object and compares), from a template, because the
     encoder walking the nested object was a fifth of a plain call's handling time."""
     ident = json_str(res.identifier)
-    if gen.tool_calls:
-        content = "null"
+    if gen.tool_calls:  # "" beside tool calls, as LM Studio 0.4.x sends (docs/fidelity.md)
+        content = '""'
         calls = dumps(
             [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -306,7 +337,7 @@ def chat_completion_json(
     )
     stats, rest = "{}", ""
     if native:  # /api/v0: LM Studio's stats, model_info and runtime blocks
-        blocks = _native_blocks(gen, res)
+        blocks = _native_blocks(gen, res, draft)
         stats = dumps(blocks["stats"])
         rest = f',"model_info":{dumps(blocks["model_info"])},"runtime":{dumps(blocks["runtime"])}'
     return (
@@ -421,7 +452,12 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
             yield DONE
 
         return Reply(
-            200, stream=done.shape(events()), model=res.identifier, usage=done.usage, notes=done.notes
+            200,
+            stream=done.shape(events()),
+            model=res.identifier,
+            usage=done.usage,
+            notes=done.notes,
+            claim=done.claim,
         )
     out: dict[str, Any] = {
         "id": cmpl_id,
@@ -432,8 +468,10 @@ def completions(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply
         "usage": usage,
     }
     if native:
-        out.update(_native_blocks(gen, res))
-    return Reply(200, out, model=res.identifier, usage=done.usage, notes=done.notes, delay=done.delay)
+        out.update(_native_blocks(gen, res, draft_model(body, res)))
+    return Reply(
+        200, out, model=res.identifier, usage=done.usage, notes=done.notes, claim=done.claim, delay=done.delay
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,5 +507,6 @@ def embeddings(ctx: Context, req: ApiRequest, *, native: bool = False) -> Reply:
         model=found.identifier,
         usage=(found.tokens, 0),
         notes=found.notes,
+        claim=found.claim,
         delay=found.delay,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fake_lms.core.jsonio import dumps, json_str, parse_json
+from fake_lms.core.slots import Claim
 from fake_lms.scripting.intents import Pause, StreamIntent
 
 __all__ = [
@@ -125,6 +126,7 @@ class Reply:
     usage: tuple[int, int] | None = None  # (prompt tokens, completion tokens)
     notes: dict[str, Any] | None = None  # a load, unload or download: action, model key, instance
     delay: float = 0.0  # seconds the transport waits before sending a non-streamed reply
+    claim: Claim | None = None  # the instance slot the transport holds while it sends the answer
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:

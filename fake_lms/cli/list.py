@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from fake_lms.cli.context import Ctx
 from fake_lms.cli.output import columnify, format_size_1000, format_time_lean, locale_key
-from fake_lms.cli.probe import CliExit
+from fake_lms.cli.probe import CliExit, get_json
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.info import (
     architecture_name,
@@ -151,11 +152,44 @@ def ls(ctx: Ctx) -> int:
     return 0
 
 
+PROCESSING_PATH = "/__fake__/processing"
+
+
+def processing_states(ctx: Ctx) -> dict[str, dict[str, Any]]:
+    """What the home's fake server is doing with each instance (``{identifier: {status, queued}}``),
+    as real lms asks LM Studio's ``getInstanceProcessingState``: requests run in the server, so
+    only it knows. No server of this home answering: nothing runs, every instance is idle."""
+    host, port = ctx.opts.get("host"), ctx.opts.get("port")
+    if port is None:
+        config = ctx.home.read_server_config()
+        if not isinstance(config, dict) or not isinstance(config.get("port"), int):
+            return {}
+        host, port = host or config.get("networkInterface"), config["port"]
+    answer = get_json(str(host or "127.0.0.1"), int(port), PROCESSING_PATH)
+    if not isinstance(answer, dict) or not isinstance(answer.get("instances"), dict):
+        return {}
+    try:  # another home's server on a port this home's config still names: not ours
+        if Path(str(answer.get("home"))).resolve() != ctx.home.path.resolve():
+            return {}
+    except OSError:
+        return {}
+    return {k: v for k, v in answer["instances"].items() if isinstance(v, dict)}
+
+
+def _with_state(info: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    state = states.get(info["identifier"])
+    if state is not None:
+        info["status"] = str(state.get("status", "idle"))
+        info["queued"] = int(state.get("queued", 0))
+    return info
+
+
 def ps(ctx: Ctx) -> int:
     ctx.connect()
     pairs = loaded(ctx.home)
+    states = processing_states(ctx) if pairs else {}
     if ctx.opts["json"]:
-        ctx.console.out(_json([instance_info(spec, inst) for inst, spec in pairs]))
+        ctx.console.out(_json([_with_state(instance_info(spec, inst), states) for inst, spec in pairs]))
         return 0
     style = ctx.style
     if not pairs:
@@ -177,7 +211,7 @@ def ps(ctx: Ctx) -> int:
             {
                 "identifier": inst.identifier,
                 "path": spec.key,
-                "status": "IDLE",
+                "status": str(states.get(inst.identifier, {}).get("status", "idle")).upper(),
                 "sizeBytes": format_size_1000(spec.size_bytes),
                 "contextLength": str(inst.context_length),
                 "parallel": "-" if parallel is None else str(parallel),

@@ -85,6 +85,18 @@ def _parse_response(data: bytes, *, complete: bool) -> tuple[int, bytes] | None:
     return (status, body) if complete else None
 
 
+def get_json(host: str, port: int, path: str, timeout: float = GREETING_TIMEOUT) -> object:
+    """``GET path``, parsed: the JSON body of a 200 answer, else ``None`` (no answer in time, another
+    status, or a body that is not JSON)."""
+    answer = _http_get(host, port, path, timeout)
+    if answer is None or answer[0] != 200:
+        return None
+    try:
+        return json.loads(answer[1])
+    except ValueError:
+        return None
+
+
 def check_http_server(port: int, host: str | None = None, timeout: float = GREETING_TIMEOUT) -> bool:
     """lms's ``checkHttpServer``: status 200 and a JSON body with ``lmstudio: true``."""
     answer = _http_get(host or "127.0.0.1", port, "/lmstudio-greeting", timeout)

@@ -19,8 +19,10 @@ from typing import Any, Literal, TypeVar
 
 from fake_lms.core.context import Context, PendingLoad, Resolved
 from fake_lms.core.errors import ContextOverflow
+from fake_lms.core.slots import Claim
 from fake_lms.model import engine
 from fake_lms.model.catalog import ModelSpec
+from fake_lms.model.info import instance_parallel
 from fake_lms.scripting.intents import StreamIntent
 from fake_lms.scripting.records import RequestRecord
 from fake_lms.scripting.rules import ScriptResult
@@ -65,6 +67,7 @@ class Exchange:
     resolved: Resolved
     generation: engine.Generation
     script: ScriptResult | None = field(default=None, repr=False)
+    claim: Claim | None = field(default=None, repr=False)  # the slot its answer runs in
 
     @property
     def identifier(self) -> str:
@@ -97,6 +100,7 @@ class Embedding:
     vectors: list[list[float]]
     tokens: int
     delay: float = 0.0  # seconds the answer waits before it is sent (a scripted ``slow``)
+    claim: Claim | None = field(default=None, repr=False)  # the slot its answer runs in
 
     @property
     def identifier(self) -> str:
@@ -148,7 +152,8 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
         )
     ctx.touch(res)
     ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
-    return Exchange(res, gen, script)
+    claim = Claim(ctx.slots, res.identifier, instance_parallel(res.spec, res.instance))
+    return Exchange(res, gen, script, claim)
 
 
 def check_context(ask: Ask, res: Resolved) -> None:
@@ -198,4 +203,5 @@ def embed(
     tokens = sum(engine.count_tokens(t) for t in texts)
     ctx.touch(res)
     ctx.stats.add_tokens(tokens, 0)
-    return Embedding(res, vectors, tokens, script.delay if script is not None else 0.0)
+    claim = Claim(ctx.slots, res.identifier, None, embedding=True)
+    return Embedding(res, vectors, tokens, script.delay if script is not None else 0.0, claim)

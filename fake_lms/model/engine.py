@@ -653,3 +653,23 @@ def embed(text: str, dims: int) -> list[float]:
             acc[i] += v
     norm = math.sqrt(sum(v * v for v in acc)) or 1.0
     return [v / norm for v in acc]
+
+
+@dataclass(frozen=True)
+class DraftCounts:
+    """Speculative decoding's token counts for a prediction of ``predicted`` tokens: the draft
+    model proposed ``total``; the main model ``accepted`` some, ``rejected`` some, and some were
+    ``ignored`` (drafted past the end). Deterministic, plausible, and summing up:
+    ``accepted + rejected + ignored == total`` and ``accepted <= predicted``."""
+
+    total: int
+    accepted: int
+    rejected: int
+    ignored: int
+
+
+def draft_counts(predicted: int) -> DraftCounts:
+    accepted = predicted * 3 // 5  # a typical acceptance rate for a same-family draft model
+    rejected = predicted - accepted  # each rejection costs one token of the main model's own
+    ignored = 1 if predicted else 0
+    return DraftCounts(accepted + rejected + ignored, accepted, rejected, ignored)

@@ -13,10 +13,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fake_lms.model import engine
 from fake_lms.sdk import models
 from fake_lms.sdk.backend import Fragment, Prediction, PredictRequest
 from fake_lms.sdk.protocol import (
     Close,
+    Wait,
     bad_parameter,
     kv,
     stack_fields,
@@ -119,9 +121,14 @@ def fragment_message(fragment: Fragment) -> dict[str, Any]:
     }
 
 
-def _stats(prediction: Prediction, stop_reason: str, predicted: int) -> dict[str, Any]:
+DRAFT_MODEL_KEY = "llm.prediction.speculativeDecoding.draftModel"  # the SDKs' ``draftModel``
+
+
+def _stats(
+    prediction: Prediction, stop_reason: str, predicted: int, draft_model: Any = None
+) -> dict[str, Any]:
     # the fake does not time itself (the session knows no clock): nominal timings
-    return {
+    stats: dict[str, Any] = {
         "stopReason": stop_reason,
         "tokensPerSecond": NOMINAL_TOKENS_PER_SECOND,
         "timeToFirstTokenSec": NOMINAL_FIRST_TOKEN_SECONDS,
@@ -130,6 +137,14 @@ def _stats(prediction: Prediction, stop_reason: str, predicted: int) -> dict[str
         "predictedTokensCount": predicted,
         "totalTokensCount": prediction.prompt_tokens + predicted,
     }
+    if isinstance(draft_model, str) and draft_model:  # LLMPredictionStats' draft fields
+        counts = engine.draft_counts(predicted)
+        stats["usedDraftModelKey"] = draft_model
+        stats["totalDraftTokensCount"] = counts.total
+        stats["acceptedDraftTokensCount"] = counts.accepted
+        stats["rejectedDraftTokensCount"] = counts.rejected
+        stats["ignoredDraftTokensCount"] = counts.ignored
+    return stats
 
 
 def _prompt_progress(prompt_tokens: int, done: bool) -> dict[str, Any]:
@@ -176,27 +191,35 @@ def stream_prediction(channel: Channel, request: PredictRequest) -> Iterator[Any
     yield _prompt_progress(prediction.prompt_tokens, True)
     sent: list[Fragment] = []
     finished = False
-    for item in prediction.shape(_events(prediction)):
-        if not isinstance(item, Event):
-            yield item  # Wait, Close or SendRaw
-            if isinstance(item, Close):
-                return
-            continue
-        if channel.cancelled:
-            break
-        if item.message is None:
-            finished = True
-            break
-        yield item.message
-        if item.fragment is not None:
-            sent.append(item.fragment)
+    shaped = prediction.shape(_events(prediction))
+    try:
+        for item in shaped:
+            if isinstance(item, Wait) and channel.cancelled:
+                break  # a cancel ends a wait (a stall, or the turn in the model's queue) at once
+            if not isinstance(item, Event):
+                yield item  # Wait, Close or SendRaw
+                if isinstance(item, Close):
+                    return
+                continue
+            if channel.cancelled:
+                break
+            if item.message is None:
+                finished = True
+                break
+            yield item.message
+            if item.fragment is not None:
+                sent.append(item.fragment)
+    finally:
+        close = getattr(shaped, "close", None)
+        if close is not None:
+            close()  # the stream's end frees the model's slot, whatever ended it
     if not finished and not channel.cancelled:
         return  # the shaped stream ended early without a failure: nothing more to send
     stop_reason = prediction.stop_reason if finished else "userStopped"
     predicted = prediction.predicted_tokens if finished else sum(f.tokens_count for f in sent)
     yield {
         "type": "success",
-        "stats": _stats(prediction, stop_reason, predicted),
+        "stats": _stats(prediction, stop_reason, predicted, request.config.get(DRAFT_MODEL_KEY)),
         "modelInfo": prediction.model_info,
         "loadModelConfig": prediction.load_config,
         "predictionConfig": kv(request.config),

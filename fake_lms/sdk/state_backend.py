@@ -79,6 +79,7 @@ from fake_lms.sdk.protocol import (
 )
 
 LOG_LIMIT = 1000
+QUEUE_POLL_SECONDS = 0.02  # how often a prediction waiting for its model's slot looks again
 _BUILD = 1
 
 Operation = Literal["chat", "complete", "embed", "load", "unload", "download"]
@@ -316,8 +317,9 @@ class StateBackend:
         return kv(fields)
 
     def processing_state(self, domain: Domain, specifier: Specifier) -> dict[str, Any] | None:
+        """``{status, queued}`` of the instance: what its requests, over every API, are doing."""
         found = self._find(domain, specifier)
-        return {"status": "idle", "queued": 0} if found else None
+        return dict(self.ctx.slots.state(found[0].identifier)) if found else None
 
     def _touch(self, inst: Instance) -> None:
         self.home.touch(inst.identifier, time.time(), known=inst)
@@ -386,17 +388,30 @@ class StateBackend:
         ``fake_lms.scripting.intents``)."""
 
         def shape(events: Iterator[Any]) -> Iterator[Any]:
-            for item in ex.shape(events):
-                if isinstance(item, Pause):
-                    yield Wait(item.seconds)
-                elif isinstance(item, Cut):
-                    yield Close(abrupt=True)
-                elif isinstance(item, Garbage):
-                    yield SendRaw(item.data.decode("utf-8", "replace") if item.data else MALFORMED_MESSAGE)
-                elif isinstance(item, StreamFailure):
-                    raise SdkError(item.message or MODEL_CRASHED_MESSAGE)
-                else:
-                    yield item
+            # the instance's slot (core/slots.py), polled so that the connection's other channels
+            # and a cancel go on while this prediction waits its turn; freed however the stream ends
+            ticket = ex.claim.enter() if ex.claim is not None else None
+            try:
+                while ticket is not None and not ticket.ready():
+                    yield Wait(QUEUE_POLL_SECONDS)
+                for item in ex.shape(events):
+                    if isinstance(item, Pause):
+                        yield Wait(item.seconds)
+                    elif isinstance(item, Cut):
+                        yield Close(abrupt=True)
+                    elif isinstance(item, Garbage):
+                        yield SendRaw(
+                            item.data.decode("utf-8", "replace") if item.data else MALFORMED_MESSAGE
+                        )
+                    elif isinstance(item, StreamFailure):
+                        raise SdkError(item.message or MODEL_CRASHED_MESSAGE)
+                    else:
+                        if ticket is not None and getattr(item, "token", False):
+                            ticket.generating()
+                        yield item
+            finally:
+                if ticket is not None:
+                    ticket.release()
 
         return shape
 

@@ -5,7 +5,8 @@ HTTP, on the fake's own port, under ``/__fake__/``:
 
 ==========================  =====================================================================
 ``POST /__fake__/script``   one entry or a list: ``{"reply": {...}}``, ``{"fail": {...}}``,
-                            ``{"fault": {...}}`` (format: ``fake_lms.scripting.rules.Script.add``);
+                            ``{"fault": {...}}``, ``{"mcp": {...}}`` (format:
+                            ``fake_lms.scripting.rules.Script.add``);
                             answers ``{"rules": [...]}``
 ``GET  /__fake__/script``   the registered rules
 ``POST /__fake__/script/cancel`` ``{"ids": [...]}``: those rules act no more (others untouched)
@@ -17,6 +18,9 @@ HTTP, on the fake's own port, under ``/__fake__/``:
 ``POST /__fake__/refuse``   ``{"seconds": 1.0}``: refuse connections for that long (after answering)
 ``POST /__fake__/configure`` settings, e.g. ``{"load_seconds": 2}``
 ``POST /__fake__/models``   ``{"key": "...", "downloaded": true, "fields": {...}}``: add a model
+``GET  /__fake__/processing`` ``{"home": "<dir>", "instances": {"<identifier>": {"status",
+                            "queued"}}}``: the instances with requests running or waiting (the
+                            fake ``lms ps`` asks this; the others are idle)
 ==========================  =====================================================================
 
 Safety: the fake binds 127.0.0.1 by default, and the control API answers **only** clients on a
@@ -180,7 +184,12 @@ def _configure(fake: FakeLMStudio, request: Request) -> Response:
     return _json(200, {"settings": dataclasses.asdict(settings)})
 
 
+def _processing(fake: FakeLMStudio, request: Request) -> Response:
+    return _json(200, {"home": str(fake.home.path), "instances": fake.ctx.slots.states()})
+
+
 ENDPOINTS: dict[tuple[str, str], Callable[[Any, Request], Response]] = {
+    ("GET", "processing"): _processing,
     ("GET", "script"): _script,
     ("POST", "script"): _script,
     ("GET", "requests"): _requests,

@@ -25,6 +25,7 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from fake_lms.api.types import ApiRequest, Disconnect, Pause, RawFrame, Reply, SSEEvent, dumps
+from fake_lms.core.slots import Ticket
 
 JSON_TYPE = "application/json; charset=utf-8"
 BASE_HEADERS = {"X-Powered-By": "Express"}
@@ -32,6 +33,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Powered-By": "Express"}
 _BASE_HEADER_ITEMS = tuple(BASE_HEADERS.items())
 
 _date_cache: tuple[int, str] = (0, "")
+TICKET_KEY = "fake_lms.ticket"  # environ key: the instance slot a request holds, freed when it ends
 
 
 # Node's reason phrases where Python's differ (or changed between Python versions)
@@ -158,14 +160,21 @@ class QuietNoDelayHandler(WSGIRequestHandler):
 
         keep_alive = self._can_keep_alive()
         self.close_connection = not keep_alive
+        environ[TICKET_KEY] = None  # this handler frees the slot a request takes (below)
         try:
             app_iter = self.server.app(environ, start_response)
             try:
                 self._send(app_iter, started, keep_alive, environ["REQUEST_METHOD"])
             finally:
-                close = getattr(app_iter, "close", None)
-                if close is not None:
-                    close()
+                try:
+                    close = getattr(app_iter, "close", None)
+                    if close is not None:
+                        close()
+                finally:
+                    # sent, cut, or failed: the model's slot is free for the next request
+                    ticket: Ticket | None = environ.get(TICKET_KEY)
+                    if ticket is not None:
+                        ticket.release()
         except (TimeoutError, ConnectionError):
             self.close_connection = True
         except Exception:
@@ -368,10 +377,12 @@ def to_api_request(request: Request) -> ApiRequest:
     )
 
 
-def _stream_body(reply: Reply, sock: socket.socket | None) -> Iterator[bytes]:
+def _stream_body(reply: Reply, sock: socket.socket | None, ticket: Ticket | None = None) -> Iterator[bytes]:
     try:
         for item in reply.iter_stream():
             if isinstance(item, SSEEvent):
+                if item.token and ticket is not None:
+                    ticket.generating()
                 yield item.encode()
             elif isinstance(item, Pause):
                 if item.seconds > 0:
@@ -409,19 +420,34 @@ class BodyResponse(Response):
     automatically_set_content_length = False
 
 
+def _take_slot(reply: Reply, request: Request | None) -> Ticket | None:
+    """Wait for the model's slot (``lms load --parallel``: requests beyond it queue, first come
+    first served); the request handler frees it once the answer is sent (:data:`TICKET_KEY`). A
+    request served without that handler (a WSGI app called in-process) takes no slot."""
+    if reply.claim is None or request is None or TICKET_KEY not in request.environ:
+        return None
+    ticket = reply.claim.enter()
+    request.environ[TICKET_KEY] = ticket
+    ticket.wait()
+    return ticket
+
+
 def to_response(reply: Reply, request: Request | None = None) -> Response:
+    ticket = _take_slot(reply, request)
     if reply.delay > 0:  # a scripted slow first token, on a reply that is not streamed
         time.sleep(reply.delay)
     if reply.stream is not None:
         sock = request.environ.get("werkzeug.socket") if request is not None else None
         headers = {**SSE_HEADERS, **reply.headers}
         return Response(
-            _stream_body(reply, sock),
+            _stream_body(reply, sock, ticket),
             status=reply.status,
             headers=headers,
             content_type=reply.content_type or "text/event-stream",
             direct_passthrough=True,
         )
+    if ticket is not None:
+        ticket.generating()  # the answer is complete: it is being sent
     content_type = reply.content_type or JSON_TYPE
     if not reply.headers and reply.status != 204:  # the usual answer: headers as werkzeug stores them
         body = reply.body_bytes()

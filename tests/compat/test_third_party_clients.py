@@ -1,18 +1,11 @@
 """Unchanged third-party clients against the fake, as their users call them (clients.md §1–§7).
 
-Every test imports its client with ``pytest.importorskip``: in the project's own environment (which
-installs none of them) they skip; in a venv that has the clients they run. The wire details they
-depend on are also asserted over raw HTTP in ``tests/client/test_client_shapes.py`` and the other
-``test_*`` modules, so CI guards them either way. Versions tested and the results are in
-``docs/compatibility.md``; run them with::
-
-    python -m venv /tmp/compat-venv
-    /tmp/compat-venv/bin/pip install -e . pytest pytest-asyncio langchain-openai \\
-        llama-index-llms-lmstudio llm llm-lmstudio "pydantic-ai-slim[openai]"
-    /tmp/compat-venv/bin/python -m pytest tests/test_third_party_clients.py -p no:cacheprovider
-
-litellm 1.106 pins ``openai<3`` while llm 0.36 and pydantic-ai 2.68 need ``openai>3``; give it a
-venv of its own (``pip install -e . pytest litellm mcp``).
+Every test imports its client with ``pytest.importorskip``: the ``compat`` extra installs them all
+(CI does; so does ``PYTEST_LMSTUDIO_EXTRAS=test,compat ./run test tests/compat``), and where a
+client is missing its tests skip. The wire details they depend on are also asserted over raw HTTP
+in ``tests/client/test_client_shapes.py`` and the other ``test_*`` modules. Versions tested and the
+results are in ``docs/compatibility.md``. litellm is in the compat extra since 1.110 (1.106 pinned
+``openai<3``, which llm and pydantic-ai cannot share).
 
 All tests use the plugin's ``lmstudio_fake`` fixture (one fake per process, reset before each
 test), which is also what llm-lmstudio needs: it reads ``LMSTUDIO_API_BASE`` once, at import.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,22 @@ def test_no_run_directory_while_the_run_lasts():
 """
 
 
+@contextlib.contextmanager
+def never_probed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Points LMSTUDIO_URL at a listener, and checks on leaving that nothing connected to it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    monkeypatch.setenv("LMSTUDIO_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        yield
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing probed the configured LM Studio URL
+    finally:
+        listener.close()
+
+
 def _normalized(result: pytest.RunResult) -> list[str]:
     """The output, but for pytest's list of loaded plugins (it names this one) and the durations."""
     lines = [line for line in result.outlines if not line.startswith("plugins: ")]
@@ -36,21 +54,12 @@ def test_an_unused_plugin_changes_nothing_in_the_output(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_unused=UNUSED)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.setblocking(False)
-    monkeypatch.setenv("LMSTUDIO_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(private_tmp))
-    try:
+    with never_probed(monkeypatch):
         with_plugin = pytester.runpytest_subprocess("-rs")
         without = pytester.runpytest_subprocess("-rs", "-p", "no:lmstudio")
-        with pytest.raises(BlockingIOError):
-            listener.accept()  # nothing probed the configured LM Studio URL
-    finally:
-        listener.close()
     with_plugin.assert_outcomes(passed=3, skipped=1)
     assert _normalized(with_plugin) == _normalized(without)
     assert not list(private_tmp.glob("pytest-lmstudio-*"))  # no run directory
@@ -60,18 +69,9 @@ def test_an_unused_plugin_under_xdist_probes_nothing_and_makes_no_run_directory(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_unused=UNUSED)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.setblocking(False)
-    monkeypatch.setenv("LMSTUDIO_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    try:
+    with never_probed(monkeypatch):
         result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2")
-        with pytest.raises(BlockingIOError):
-            listener.accept()
-    finally:
-        listener.close()
     result.assert_outcomes(passed=3, skipped=1)
     shown = [line.lower() for line in result.outlines if not line.startswith("plugins: ")]
     assert not [line for line in shown if "lmstudio" in line or "lm studio" in line]
@@ -103,18 +103,9 @@ def test_a_run_using_only_in_process_fakes_says_so_and_probes_nothing(
         "def test_fake(lmstudio_fake):\n    assert lmstudio_fake.base_url\n"
         "def test_env(lmstudio_fake_env):\n    assert lmstudio_fake_env['OPENAI_BASE_URL']\n"
     )
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.setblocking(False)
-    monkeypatch.setenv("LMSTUDIO_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    try:
+    with never_probed(monkeypatch):
         result = pytester.runpytest_subprocess()
-        with pytest.raises(BlockingIOError):
-            listener.accept()
-    finally:
-        listener.close()
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["collected 2 items", "lmstudio: in-process fakes only (lmstudio_fake)*"])
     assert "lms server start" not in result.stdout.str()

@@ -3,6 +3,7 @@ the object LM Studio sends gives (the object is spelled out here, as the handler
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -32,7 +33,8 @@ def resolved(key: str, identifier: str | None = None) -> Resolved:
 
 
 def expected_object(chat_id: str, created: int, res: Resolved, gen: engine.Generation, native: bool) -> Any:
-    message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else None}
+    # content "" beside tool calls: an LM Studio 0.4.x capture (imhansai/koog-learn, gpt-oss-20b, 2026-01)
+    message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else ""}
     message[_reasoning_key(res)] = gen.reasoning
     message["tool_calls"] = [
         {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -89,3 +91,13 @@ def test_template_writes_what_encoding_the_object_writes(
         body
         == dumps(expected_object("chatcmpl-0123456789abcdef01234", 1795244830, res, gen, native)).encode()
     )
+
+
+def test_template_writes_the_draft_stats_as_encoding_writes_them() -> None:
+    res = resolved("qwen/qwen3-4b", None)
+    gen = engine.generate_chat(res.spec, [{"role": "user", "content": "hi"}])
+    body = chat_completion_json("chatcmpl-x", 1795244830, res, gen, native=True, draft='draft "model" é')
+    expected = expected_object("chatcmpl-x", 1795244830, res, gen, True)
+    expected.update(_native_blocks(gen, res, 'draft "model" é'))
+    assert body == dumps(expected).encode()
+    assert json.loads(body)["stats"]["draft_model"] == 'draft "model" é'
