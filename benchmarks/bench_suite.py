@@ -9,24 +9,44 @@ alike:
   session-shared httpx client;
 - ``ideal``: a canned pytest-httpserver answer called with one session-shared httpx client (no
   LM Studio semantics at all: the floor this plugin is measured against);
+- ``oa-ideal``: the canned pytest-httpserver answer through one session-shared ``openai.OpenAI``
+  client (what the ``openai`` package itself costs per call, with no fixture and no fake);
 - ``respx``: the same canned answer from a respx mock of httpx (when respx is installed).
 
 "ms/test" is pytest's own session time (collection, fixtures, the calls, the fake's start) divided
 by N; interpreter start-up, the same for every variant, is left out. Ratios are to ``ideal``.
+
+Then a concurrency table: 1, 2, 4 and 8 client processes (the ``openai`` client, or with
+``--client-kind raw`` bare ``http.client``), each on its own keep-alive connection, send plain chat
+completions to ``python -m fake_lms serve`` and to ``benchmarks/floor_server.py``
+(the standard library's threading server answering the fake's bytes canned), interleaved and
+repeated; it prints requests/s and p99 latency for both and their ratios (fake/floor).
 Usage: python benchmarks/bench_suite.py [--tests N] [--repeats R] [--no-xdist] [--only openai,fake]
+       [--clients 1,2,4,8] [--requests-per-client N] [--client-kind openai|raw] [--no-concurrency]
+       [--no-suites]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
 import json
+import math
+import multiprocessing
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_server  # noqa: E402  (a sibling script: how to start servers and capture the fake's bytes)
 
 MODEL = "qwen/qwen3-4b"
 CANNED = json.dumps(
@@ -48,6 +68,7 @@ HEADERS = {
     "fake": SHARED_CLIENT,
     "ideal": SHARED_CLIENT + f"CANNED = json.loads({CANNED!r})\n",
     "respx": "import respx\n" + SHARED_CLIENT + f"CANNED = json.loads({CANNED!r})\n",
+    "oa-ideal": "import json\n\nimport openai\n\nOA = None\n" + f"CANNED = json.loads({CANNED!r})\n",
 }
 BODIES = {
     "openai": """
@@ -79,6 +100,18 @@ def test_{i}():
                            headers={{"Content-Type": "application/json"}})
     assert answer.json()["choices"][0]["message"]["content"] == "pong"
 """,
+    "oa-ideal": """
+def test_{i}(httpserver):
+    global OA
+    if OA is None:
+        OA = openai.OpenAI(base_url=httpserver.url_for("/v1"), api_key="x",
+                           http_client=openai.DefaultHttpxClient(trust_env=False))
+    httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_json(CANNED)
+    reply = OA.chat.completions.create(
+        model="{model}", messages=[{{"role": "user", "content": "ping"}}], max_tokens=4
+    )
+    assert reply.choices[0].message.content == "pong"
+""",
 }
 EXTRA_ARGS = {"openai": ["--lmstudio-mode=fake"]}
 DURATION = re.compile(r" in ([0-9.]+)s")
@@ -106,16 +139,145 @@ def run_suite(directory: Path, variant: str, tests: int, workers: int) -> float:
     return float(match.group(1))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+# ----------------------------------------------------------------------------------------------
+# concurrency: N client processes against the fake and against the floor
+
+
+def _client(url: str, kind: str, requests: int, ready: Any, go: Any, out: Any) -> None:
+    """One client process on its own keep-alive connection: the ``openai`` client (``kind``
+    "openai", what tests use) or a bare ``http.client`` connection ("raw": the least client work,
+    so the server's own cost shows). A few warm-up calls, then ``requests`` timed plain chat
+    completions once every client is ready; sends back its latencies (seconds)."""
+    if kind == "openai":
+        import openai
+
+        client = openai.OpenAI(base_url=url + "/v1", api_key="lm-studio", max_retries=0, timeout=60)
+        messages = [{"role": "user", "content": bench_server.PLAIN_PROMPT}]
+
+        def call() -> None:
+            reply = client.chat.completions.create(model=bench_server.MODEL, messages=messages)
+            if not reply.choices[0].message.content:
+                raise RuntimeError(f"{url}: an empty reply")
+
+    else:
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        body = json.dumps(bench_server.request_body("plain")).encode()
+        headers = {"Content-Type": "application/json", "X-Bench-Workload": "plain"}
+
+        def call() -> None:
+            conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}")
+
+    for _ in range(5):
+        call()
+    ready.wait()
+    go.wait()
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - started)
+    out.put(latencies)
+
+
+def load_run(url: str, kind: str, clients: int, requests: int) -> tuple[float, float]:
+    """Requests per second and p99 latency (ms) of ``clients`` processes sending ``requests`` each."""
+    context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    ready, go, out = context.Barrier(clients + 1), context.Event(), context.Queue()
+    procs = [
+        context.Process(target=_client, args=(url, kind, requests, ready, go, out)) for _ in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    ready.wait(timeout=60)
+    started = time.perf_counter()
+    go.set()
+    latencies: list[float] = []
+    for _ in procs:
+        latencies.extend(out.get(timeout=300))
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join(timeout=30)
+    ordered = sorted(latencies)
+    return len(latencies) / elapsed, ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] * 1000
+
+
+def concurrency(
+    client_counts: list[int], kind: str, requests: int, repeats: int
+) -> dict[int, dict[str, Any]]:
+    """The fake and the floor under 1..N concurrent clients, interleaved; medians over repeats."""
+    results: dict[int, dict[str, list[tuple[float, float]]]] = {
+        n: {"fake": [], "floor": []} for n in client_counts
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        servers: dict[str, bench_server.Server] = {}
+        try:
+            fake_argv = [sys.executable, "-m", "fake_lms", "serve", "--port", "0"]
+            servers["fake"] = bench_server.start_server(
+                "fake", [*fake_argv, "--home", str(workdir / "home")], workdir
+            )
+            canned = workdir / "canned.json"
+            canned.write_text(json.dumps(bench_server.capture(servers["fake"].url)), encoding="utf-8")
+            floor_argv = [sys.executable, str(HERE / "floor_server.py"), "--canned", str(canned)]
+            servers["floor"] = bench_server.start_server("floor", floor_argv, workdir)
+            for repeat in range(repeats):
+                for n in client_counts:
+                    order = ["fake", "floor"] if (repeat + n) % 2 else ["floor", "fake"]
+                    for name in order:
+                        results[n][name].append(load_run(servers[name].url, kind, n, requests))
+        finally:
+            for server in servers.values():
+                server.stop()
+    table: dict[int, dict[str, Any]] = {}
+    for n, runs in results.items():
+        row: dict[str, Any] = {}
+        for name, values in runs.items():
+            row[name] = {
+                "rps": statistics.median(v[0] for v in values),
+                "p99_ms": statistics.median(v[1] for v in values),
+            }
+        row["rps_ratio"] = row["fake"]["rps"] / row["floor"]["rps"]
+        row["p99_ratio"] = row["fake"]["p99_ms"] / row["floor"]["p99_ms"]
+        table[n] = row
+    return table
+
+
+def print_concurrency(table: dict[int, dict[str, Any]], kind: str, requests: int, repeats: int) -> None:
+    print()
+    print(
+        f"concurrency ({kind} clients, one process each): plain chat completions, {requests} per client, "
+        f"{repeats} runs each, medians"
     )
-    parser.add_argument("--tests", type=int, default=1000, help="tests per suite (default 1000)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each suite and mode (default 3)")
-    parser.add_argument("--no-xdist", action="store_true", help="serial runs only")
-    parser.add_argument("--only", help="comma-separated variants to run (ideal is always run)")
-    args = parser.parse_args()
-    variants = ["ideal", "openai", "fake"] + (["respx"] if importlib.util.find_spec("respx") else [])
+    print(
+        f"{'clients':>7} {'floor req/s':>12} {'fake req/s':>11} {'/floor':>7} "
+        f"{'floor p99':>10} {'fake p99':>9} {'/floor':>7}"
+    )
+    print("-" * 70)
+    for n, row in table.items():
+        print(
+            f"{n:>7} {row['floor']['rps']:>12.0f} {row['fake']['rps']:>11.0f} {row['rps_ratio']:>6.2f}x "
+            f"{row['floor']['p99_ms']:>8.2f}ms {row['fake']['p99_ms']:>7.2f}ms {row['p99_ratio']:>6.2f}x"
+        )
+    top = table[max(table)]
+    rps_ok, p99_ok = top["rps_ratio"] >= 0.9, top["p99_ratio"] <= 1.3
+    print(
+        f"at {max(table)} clients: throughput {top['rps_ratio']:.2f}x the floor's (target >= 0.9x: "
+        f"{'PASS' if rps_ok else 'MISS'}), p99 {top['p99_ratio']:.2f}x (target <= 1.3x: "
+        f"{'PASS' if p99_ok else 'MISS'})"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def suites(args: argparse.Namespace) -> None:
+    variants = ["ideal", "openai", "fake", "oa-ideal"]
+    variants += ["respx"] if importlib.util.find_spec("respx") else []
     if args.only:
         variants = ["ideal", *(v for v in variants if v != "ideal" and v in args.only.split(","))]
     modes = [0] if args.no_xdist else [0, 2]
@@ -139,6 +301,35 @@ def main() -> None:
             label = "serial" if mode == 0 else f"-n {mode}"
             per_test = median / args.tests * 1000
             print(f"{variant:<8} {label:<7} {per_test:>8.3f} {median / ideal:>6.2f}x  {runs}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tests", type=int, default=1000, help="tests per suite (default 1000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each suite and mode (default 3)")
+    parser.add_argument("--no-xdist", action="store_true", help="serial runs only")
+    parser.add_argument("--only", help="comma-separated variants to run (ideal is always run)")
+    parser.add_argument("--clients", default="1,2,4,8", help="client counts of the concurrency table")
+    parser.add_argument(
+        "--requests-per-client", type=int, default=500, help="requests per client and run (default 500)"
+    )
+    parser.add_argument(
+        "--client-kind",
+        choices=("openai", "raw"),
+        default="openai",
+        help="concurrency clients: the openai client (default) or bare http.client (server-bound)",
+    )
+    parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrency table")
+    parser.add_argument("--no-suites", action="store_true", help="only the concurrency table")
+    args = parser.parse_args()
+    if not args.no_suites:
+        suites(args)
+    if not args.no_concurrency:
+        counts = [int(n) for n in args.clients.split(",")]
+        table = concurrency(counts, args.client_kind, args.requests_per_client, args.repeats)
+        print_concurrency(table, args.client_kind, args.requests_per_client, args.repeats)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def main() -> int:
     # the fake is stopped (its request log closed) before its home's directory is removed
     with (
         tempfile.TemporaryDirectory(prefix="profile-fake-lms-") as tmp,
-        FakeLMStudio(home=os.path.join(tmp, "home"), log_limit=1000) as fake,  # as `fake_lms serve`
+        FakeLMStudio(home=os.path.join(tmp, "home"), log_limit=1000, httpserver_log=False) as fake,
     ):
         fake_call = caller(fake, make)
         fake_call()  # JIT-loads the model

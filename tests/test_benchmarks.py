@@ -63,12 +63,37 @@ def test_bench_sdk_prints_the_ratio(tmp_path: Path) -> None:
 
 
 def test_bench_suite_runs_every_variant_serially_and_under_xdist() -> None:
-    result = run("benchmarks/bench_suite.py", "--tests", "3", "--repeats", "1", timeout=300)
+    result = run(
+        "benchmarks/bench_suite.py", "--tests", "3", "--repeats", "1", "--no-concurrency", timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    names = ("ideal", "openai", "fake", "respx")
+    names = ("ideal", "openai", "fake", "oa-ideal", "respx")
     rows = [row for row in map(str.split, result.stdout.splitlines()) if row and row[0] in names]
     variants = {row[0] for row in rows}
-    assert {"ideal", "openai", "fake"} <= variants
+    assert {"ideal", "openai", "fake", "oa-ideal"} <= variants
     assert {(row[0], row[1]) for row in rows} >= {(v, m) for v in variants for m in ("serial", "-n")}
     ideal_rows = [row for row in rows if row[0] == "ideal"]
     assert ideal_rows and all(row[-2] == "1.00x" for row in ideal_rows)  # ratios are to the ideal
+
+
+def test_bench_gc_reports_pauses_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "gc.json"
+    result = run("benchmarks/bench_gc.py", "--requests", "400", "--warmup", "50", "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pauses over 20 ms:" in result.stdout and "server RSS:" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["failed"] == 0 and set(data["generations"]) == {"0", "1", "2"}
+    assert sum(g["count"] for g in data["generations"].values()) > 0  # the server logged its collections
+    assert 0 < data["rss_mb"]["after_warmup"] <= data["rss_mb"]["max"]
+
+
+def test_bench_suite_concurrency_table_compares_the_fake_with_the_floor() -> None:
+    args = ("--no-suites", "--repeats", "1", "--clients", "1,2", "--requests-per-client", "5")
+    for kind in ("openai", "raw"):
+        result = run("benchmarks/bench_suite.py", *args, "--client-kind", kind, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
+        assert [row[0] for row in rows] == ["1", "2"]
+        for row in rows:  # clients, floor req/s, fake req/s, ratio, floor p99, fake p99, ratio
+            assert float(row[1]) > 0 and float(row[2]) > 0 and row[3].endswith("x") and row[6].endswith("x")
+        assert "at 2 clients: throughput" in result.stdout

@@ -56,6 +56,7 @@ class LineAppender:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (inode, device) of the file _fd writes
         self._lock = threading.Lock()
 
     def append(self, line: bytes) -> None:
@@ -86,14 +87,18 @@ class LineAppender:
                 pass
 
     def _file(self) -> int:
+        """The descriptor, after one ``stat()`` of ``path`` checks that it is still the file the
+        descriptor writes (whose identity was read once, when it was opened)."""
         if self._fd is not None:
             try:
-                now, ours = os.stat(self.path), os.fstat(self._fd)
-                if (now.st_ino, now.st_dev) != (ours.st_ino, ours.st_dev):
+                now = os.stat(self.path)
+                if (now.st_ino, now.st_dev) != self._identity:
                     self._close()
             except OSError:
                 self._close()
         if self._fd is None:
             self.path.parent.mkdir(exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            ours = os.fstat(fd)
+            self._fd, self._identity = fd, (ours.st_ino, ours.st_dev)
         return self._fd

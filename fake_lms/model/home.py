@@ -306,6 +306,26 @@ class _Cached(Generic[T]):
     key: tuple[int, int, int] | None
 
 
+
+def _same_instance(a: Instance, b: Instance) -> bool:
+    """The same loaded instance, whatever its load and use times."""
+    return replace(a, loaded_at=0.0, last_used=0.0) == replace(b, loaded_at=0.0, last_used=0.0)
+
+
+def _restored_instances(current: list[Instance], base: list[Instance], now: float) -> list[Instance]:
+    """``base``'s instances: those still loaded kept as they are (a TTL's idle clock restarted),
+    those gone loaded again now."""
+    restored = []
+    for wanted in base:
+        kept = next((i for i in current if _same_instance(i, wanted) and not i.expired(now)), None)
+        if kept is None:
+            restored.append(replace(wanted, loaded_at=now, last_used=now))
+        elif kept.ttl_seconds is not None and kept.last_used != now:
+            restored.append(replace(kept, last_used=now))
+        else:
+            restored.append(kept)
+    return restored
+
 class Home:
     """A fake LM Studio home directory shared by the fake server and the fake ``lms``."""
 
@@ -748,7 +768,13 @@ class Home:
 
     def restore_baseline(self, base: Baseline) -> None:
         """Go back to ``base``: its catalog, settings, downloads (placeholder weights included),
-        loaded instances (as if just loaded), tokens; the eviction list and the logs emptied."""
+        loaded instances, tokens; the eviction list and the logs emptied.
+
+        Only what changed is written: a home already as ``base`` had it is left alone (a test's
+        reset costs a few ``stat()`` calls, not a state file written and renamed), and an instance
+        of ``base`` that is still loaded stays as it is (not loaded again: its ``loaded_at`` is
+        kept); only one with a TTL has its idle clock restarted, as when the baseline was taken.
+        An instance of ``base`` that is gone comes back as if just loaded."""
         if base.catalog is not None:
             with contextlib.suppress(OSError):
                 if self.catalog_file.read_bytes() != base.catalog:
@@ -762,18 +788,30 @@ class Home:
             if spec is not None and not (self.models_dir / spec.relative_dir / spec.file_name).exists():
                 missing.append(key)
         now = time.time()
-        with self.transaction() as state:
-            state.settings = base.settings
-            state.downloaded = {k: v for k, v in base.downloaded.items() if k not in missing}
-            state.instances = [replace(i, loaded_at=now, last_used=now) for i in base.instances]
-            state.token_hashes = list(base.token_hashes)
-            state.evicted = []
+        if missing or not self._is_baseline(self.snapshot(), base, now):
+            with self.transaction() as state:
+                state.settings = base.settings
+                state.downloaded = {k: v for k, v in base.downloaded.items() if k not in missing}
+                state.instances = _restored_instances(state.instances, base.instances, now)
+                state.token_hashes = list(base.token_hashes)
+                state.evicted = []
         for key in missing:
             self.mark_downloaded(key)
         for path in (self.request_log_file, self.lms_log_file):
             with contextlib.suppress(OSError):
-                if path.exists():
+                if path.stat().st_size:
                     path.write_text("", encoding="utf-8")
+
+    @staticmethod
+    def _is_baseline(state: StateData, base: Baseline, now: float) -> bool:
+        """Whether ``state`` is ``base`` already (restoring it would write the same state)."""
+        return (
+            state.settings == base.settings
+            and state.downloaded == base.downloaded
+            and state.token_hashes == base.token_hashes
+            and not state.evicted
+            and _restored_instances(state.instances, base.instances, now) == state.instances
+        )
 
     def expire(self, model: str | None = None) -> list[Instance]:
         """Unload instances as an idle TTL would (``model``: identifier or model key; ``None``:

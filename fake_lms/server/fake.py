@@ -67,6 +67,10 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
     LM Studio home). ``catalog`` replaces the home's catalog. Keyword settings (``jit``,
     ``auto_evict``, ``require_auth``, ``load_seconds``, ``lmstudio_version``, ...) are written to
     the home's settings; ``version`` is the older spelling of ``lmstudio_version``.
+    ``httpserver_log=False`` keeps no pytest-httpserver ``log`` of (werkzeug request, response)
+    pairs: for a server no pytest-httpserver user reaches (``python -m fake_lms serve``), where
+    those objects would only feed the garbage collector; ``requests`` records every request
+    either way.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         log_limit: int | None = DEFAULT_LOG_LIMIT,
         log_requests: bool = True,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        httpserver_log: bool = True,
         **settings: Any,
     ) -> None:
         super().__init__(host, port, threaded=True)
@@ -105,9 +110,10 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             self.home.add_token(token)
         self.ctx = Context(self.home)
         self.app = LMStudioApp(self.ctx, log_requests=log_requests)
-        if log_limit is not None:
-            self.log = BoundedList(log_limit)  # pytest-httpserver's (request, response) log
-        self._log_limit = log_limit
+        # pytest-httpserver's (request, response) log: bounded, or none at all
+        self._log_limit = log_limit if httpserver_log else 0
+        if self._log_limit is not None:
+            self.log = BoundedList(self._log_limit)
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be a positive number of bytes, not {max_body_bytes!r}")
         self.max_body_bytes = max_body_bytes
@@ -150,9 +156,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
     def start(self) -> None:
         if self.is_running():
             raise HTTPServerError("Server is already running")
-        # one byte more than the limit, so that a body over it shows (http.BodyTooLarge)
-        limited: type[Request] = type("Request", (Request,), {"max_content_length": self.max_body_bytes + 1})
-        app = limited.application(self.application)
+        app = http.request_class(self.max_body_bytes).application(self.application)
         # bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

@@ -318,6 +318,24 @@ class RequestHeaders(Mapping[str, str]):
         return f"RequestHeaders({self._headers()!r})"
 
 
+class CycleFreeRequest(Request):
+    """werkzeug's request, not stored in its own environ (``environ["werkzeug.request"]``): that
+    reference cycle outlived the young generations whenever a record kept the environ (the last
+    ``log_limit`` requests do), so every dropped record became garbage only a full collection
+    frees, and a long run paused for tens of ms at each (benchmarks/bench_gc.py)."""
+
+    def __init__(
+        self, environ: dict[str, Any], populate_request: bool = False, shallow: bool = False
+    ) -> None:
+        super().__init__(environ, populate_request=populate_request, shallow=shallow)
+
+
+def request_class(max_body_bytes: int) -> type[Request]:
+    """The request class of a server refusing bodies over ``max_body_bytes``: one byte more is
+    allowed in, so that a body over the limit shows (:class:`BodyTooLarge`)."""
+    return type("Request", (CycleFreeRequest,), {"max_content_length": max_body_bytes + 1})
+
+
 class BodyTooLarge(Exception):
     """The request body is larger than the server accepts."""
 

@@ -28,6 +28,7 @@ from fake_lms.model.catalog import Catalog, CatalogError
 from fake_lms.model.home import Home, Settings, StateError
 from fake_lms.procs import pid_alive
 from fake_lms.replay.session import RECORD_MODES
+from fake_lms.server import gc_log
 from fake_lms.server.fake import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, FakeLMStudio
 
 
@@ -129,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="request bodies larger than this get a 413 (default: 64)",
     )
     p.add_argument(
+        "--gc-log",
+        metavar="FILE",
+        help="append one line per garbage collection (generation, pause in ms, objects collected) "
+        "to FILE: for benchmarks (benchmarks/bench_gc.py)",
+    )
+    p.add_argument(
         "--watch-pid",
         type=int,
         default=None,
@@ -184,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             home=home,
             api_tokens=args.api_token,
             log_limit=1000,
+            httpserver_log=False,  # no pytest-httpserver user reaches this process
             max_body_bytes=int(args.max_body_mb * 2**20),
             **settings,
         )
@@ -210,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         encoding="utf-8",
     )
     gc.freeze()  # start-up objects never need collecting: full collections stay short under load
+    if args.gc_log:
+        gc_log.start(args.gc_log)
     print(fake.url, flush=True)
     print(
         f"fake LM Studio serving {fake.url} (home: {home.path}); Ctrl-C to stop", file=sys.stderr, flush=True
@@ -223,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
     finally:
         fake.stop()
+        gc_log.stop()
         try:
             current = json.loads(pid_file.read_text(encoding="utf-8"))
             if current.get("pid") == os.getpid():

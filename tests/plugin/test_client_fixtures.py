@@ -23,6 +23,7 @@ def test_1_changes_its_clients_and_closes_them(lmstudio_client, lmstudio_openai,
     lmstudio_client.default_model = "leaky/model"
     lmstudio_openai._client.headers["X-Leak"] = "openai"
     lmstudio_openai.max_retries = 7
+    lmstudio_openai.timeout = 1.5
     assert lmstudio_client.models()
     lmstudio_openai.models.list()
     client_sent, openai_sent = sent_headers(lmstudio_server.url)[-2:]
@@ -46,6 +47,7 @@ def test_2_sees_none_of_it(lmstudio_client, lmstudio_openai, lmstudio_server, _l
     assert lmstudio_client.default_model != "leaky/model"
     assert "x-leak" not in lmstudio_client._http.headers and not lmstudio_client._http.cookies
     assert "x-leak" not in lmstudio_openai._client.headers and lmstudio_openai.max_retries != 7
+    assert lmstudio_openai.timeout != 1.5
     assert lmstudio_client.models()  # the pool outlived test 1 closing its clients
     lmstudio_openai.models.list()
     for headers in sent_headers(lmstudio_server.url)[-2:]:
