@@ -316,8 +316,10 @@ class LMStudioClient(_ClientBase):
 
     ``base_url`` may be the server root or end in ``/v1``; ``api_key`` is sent as
     ``Authorization: Bearer``; ``default_model`` is used when a call gives no ``model`` (when neither
-    is set, no ``model`` field is sent and LM Studio picks its loaded model); ``timeout`` is the read
-    timeout in seconds (default 120), ``connect_timeout`` the connect timeout (default 5).
+    is set, no ``model`` field is sent and LM Studio picks its loaded model); ``timeout`` is the
+    deadline in seconds for each whole request, a streamed answer included (default 120; checked
+    as each chunk arrives, and no wait for a byte lasts longer), ``connect_timeout`` the connect
+    timeout (default 5).
     ``http_client`` lets you pass your own ``httpx.Client`` (it is not closed by :meth:`close`).
     """
 
