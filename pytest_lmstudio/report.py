@@ -24,9 +24,8 @@ def header(settings: Settings) -> str:
     if settings.mode == "fake":  # the fake picks its own port: the configured URL is not used
         from fake_lms import LMSTUDIO_VERSION
 
-        line = (
-            f"lmstudio: mode=fake (bundled fake LM Studio {LMSTUDIO_VERSION}; it starts when a test needs it)"
-        )
+        version = settings.fake_version or LMSTUDIO_VERSION
+        line = f"lmstudio: mode=fake (bundled fake LM Studio {version}; it starts when a test needs it)"
         return line + (f" model={settings.model}" if settings.model else "")
     line = f"lmstudio: mode={settings.mode} url={settings.url}"
     if settings.mode in ("live", "auto"):

@@ -129,12 +129,12 @@ def _obtain(settings: Settings, run: RunDir) -> LMStudioServer:
             kind="off",
         )
     if settings.mode == "fake":
-        return start_fake(run, settings.fake_port)
+        return start_fake(run, settings.fake_port, settings.fake_version)
     found = readiness.probe(settings.url, timeout=2.0)
     if found.up:
         return LMStudioServer(settings.url, "live", "found running", found.version)
     if settings.mode == "auto":
-        return start_fake(run, settings.fake_port)
+        return start_fake(run, settings.fake_port, settings.fake_version)
     return start_live(settings, run, found.detail)
 
 
@@ -201,9 +201,9 @@ def start_live(settings: Settings, run: RunDir, detail: str) -> LMStudioServer:
     )
 
 
-def start_fake(run: RunDir, port: int | None = None) -> LMStudioServer:
+def start_fake(run: RunDir, port: int | None = None, version: str | None = None) -> LMStudioServer:
     """Start the bundled fake LM Studio as a process of its own (it exits with the controller), on
-    ``port`` (``None``: a free one)."""
+    ``port`` (``None``: a free one), reporting LM Studio ``version`` (``None``: the fake's own)."""
     home = run.path / "fake-home"
     bin_dir = run.path / "bin"
     log_file = run.path / FAKE_LOG
@@ -222,6 +222,7 @@ def start_fake(run: RunDir, port: int | None = None) -> LMStudioServer:
                 str(home),
                 "--watch-pid",
                 str(run.controller_pid),
+                *(["--lmstudio-version", version] if version else []),
             ],
             stdout=subprocess.PIPE,
             stderr=log,

@@ -96,6 +96,12 @@ OPTIONS: tuple[Option, ...] = (
         "port of the bundled fake LM Studio process (default: a free one; 1234 for applications that "
         "hard-code http://localhost:1234)",
     ),
+    Option(
+        "fake-version",
+        "str",
+        "the LM Studio version the bundled fake process reports, e.g. 0.4.24+1 (default: the fake's "
+        "own, fake_lms.LMSTUDIO_VERSION)",
+    ),
     # record and replay (pytest_lmstudio/cassettes.py)
     Option(
         "record-mode",
@@ -160,6 +166,7 @@ class Settings:
     replay_pacing: bool = False
     record_remote: bool = False
     fake_port: int | None = None
+    fake_version: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -224,6 +231,15 @@ def _convert(opt: Option, raw: Any, source: str) -> Any:
         if opt.name == "fake-port" and value > 65535:
             raise SettingsError(f"{source}: lmstudio fake-port must be a port (1-65535), not {text!r}")
         return value
+    if opt.name == "fake-version":
+        from fake_lms.model.identity import check_version
+
+        try:
+            check_version(text)
+        except ValueError:
+            raise SettingsError(
+                f"{source}: lmstudio fake-version must look like 0.4.24+1, not {text!r}"
+            ) from None
     return text or None
 
 

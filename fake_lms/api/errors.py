@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fake_lms.api.types import Reply, SSEEvent, dumps
-from fake_lms.core.errors import NO_MODELS_LOADED, ContextOverflow, CoreError
+from fake_lms.core.errors import NO_MODELS_LOADED, CoreError
 
 __all__ = ["NO_MODELS_LOADED", "ApiError", "openai_error", "v1_error"]
 AUTH_DOCS = "https://lmstudio.ai/docs/developer/core/authentication"
@@ -73,9 +73,10 @@ def json_object_rejected() -> Reply:
 
 
 def openai_error(exc: CoreError) -> Reply:
-    """A domain error in the OpenAI shape (the OpenAI-compatible and /api/v0 endpoints); a context
-    overflow in LM Studio's bare-string shape, as llama.cpp's message is passed on."""
-    if isinstance(exc, ContextOverflow):
+    """A domain error in the OpenAI shape (the OpenAI-compatible and /api/v0 endpoints), or in LM
+    Studio's bare-string shape where it uses that (a context overflow: llama.cpp's message passed
+    on; an LLM asked to embed)."""
+    if exc.bare:
         return plain(exc.status, exc.message)
     return oai(exc.status, exc.message, param=exc.param, code=exc.code)
 

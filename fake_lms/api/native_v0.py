@@ -12,6 +12,7 @@ from fake_lms.api.types import ApiRequest, Reply
 from fake_lms.core.context import Context
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Instance
+from fake_lms.model.identity import PACKAGE
 
 
 def greeting(ctx: Context, req: ApiRequest) -> Reply:
@@ -19,7 +20,7 @@ def greeting(ctx: Context, req: ApiRequest) -> Reply:
 
 
 def lms_status(ctx: Context, req: ApiRequest) -> Reply:
-    return Reply(200, {"package": "lmstudio", "version": ctx.version})
+    return Reply(200, {"package": PACKAGE, "version": ctx.version})
 
 
 def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:
@@ -37,13 +38,10 @@ def v0_model(spec: ModelSpec, instances: list[Instance]) -> dict[str, Any]:
     }
     if loaded:
         out["loaded_context_length"] = loaded[0].context_length
-    capabilities = []
+    # only "tool_use", omitted when empty: real builds never list "vision" (a VLM shows it as
+    # type "vlm"; zed-industries/zed#32741; fidelity review row 19)
     if spec.trained_for_tool_use:
-        capabilities.append("tool_use")
-    if spec.vision:
-        capabilities.append("vision")
-    if capabilities:
-        out["capabilities"] = capabilities
+        out["capabilities"] = ["tool_use"]
     return out
 
 

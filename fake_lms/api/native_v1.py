@@ -2,7 +2,8 @@
 
 ``GET /api/v1/models``, ``POST /api/v1/models/load``, ``POST /api/v1/models/unload``,
 ``POST /api/v1/models/download``, ``GET /api/v1/models/download/status/{job_id}`` and
-``POST /api/v1/chat`` (plain, stateful, and streamed as named SSE events).
+``POST /api/v1/chat`` (plain, stateful, and streamed as named SSE events; MCP ``integrations``
+answered by the test's scripted tools, ``fake_lms.core.mcp``).
 
 Errors use the v1 shape ``{"error": {"message", "type", "code"?, "param"?}}``. Where LM Studio's
 status or wording is unconfirmed the choice is listed in ``docs/fidelity.md``.
@@ -22,7 +23,7 @@ from fake_lms.api.errors import ApiError
 from fake_lms.api.native_v0 import visible_specs
 from fake_lms.api.openai import _native_blocks
 from fake_lms.api.types import ApiRequest, BadJSON, Reply, SSEEvent, StreamItem, dumps
-from fake_lms.core import exchange
+from fake_lms.core import exchange, mcp
 from fake_lms.core.context import Context, PendingLoad, Resolved
 from fake_lms.core.downloads import DownloadJob
 from fake_lms.core.exchange import Ask
@@ -450,6 +451,82 @@ def _reasoning_on(spec: ModelSpec, setting: str | None) -> bool:
     return setting != "off"
 
 
+INTEGRATION_FIELDS = {
+    "plugin": ("type", "id", "allowed_tools"),
+    "ephemeral_mcp": ("type", "server_label", "server_url", "allowed_tools", "headers"),
+}
+
+
+def _integration_error(message: str) -> ApiError:
+    return _error(400, message, code="invalid_union", param="integrations")
+
+
+def _integrations(value: Any) -> list[mcp.McpServer]:
+    """``integrations`` (chat.md): plugin-id strings, plugin objects, ephemeral MCP servers.
+    Item validation follows the zod wording of ``input`` items (docs/fidelity.md)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _invalid_type("integrations", "an array")
+    servers: list[mcp.McpServer] = []
+    for i, item in enumerate(value):
+        where = f"integrations.{i}"
+        if isinstance(item, str):
+            if not item.strip():
+                raise _integration_error(f"'{where}' must be a non-empty plugin identifier")
+            servers.append(mcp.McpServer("plugin", item))
+            continue
+        if not isinstance(item, dict):
+            raise _integration_error(f"'{where}' must be a plugin identifier or an object")
+        kind = item.get("type")
+        if kind not in INTEGRATION_FIELDS:
+            raise _integration_error(f"'{where}.type' must be one of 'plugin', 'ephemeral_mcp'")
+        required = ("id",) if kind == "plugin" else ("server_label", "server_url")
+        issues = []
+        for name in required:
+            if item.get(name) is None:
+                issues.append(f"'{where}.{name}' is required")
+            elif not isinstance(item[name], str) or not item[name].strip():
+                issues.append(f"'{where}.{name}' must be a non-empty string")
+        allowed = item.get("allowed_tools")
+        if allowed is not None and (
+            not isinstance(allowed, list) or not all(isinstance(t, str) for t in allowed)
+        ):
+            issues.append(f"'{where}.allowed_tools' must be an array of strings")
+        headers = item.get("headers")
+        if headers is not None and (
+            not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values())
+        ):
+            issues.append(f"'{where}.headers' must be an object of strings")
+        extra = [key for key in item if key not in INTEGRATION_FIELDS[kind]]
+        if extra:
+            issues.append("Unrecognized key(s) in object: " + ", ".join(f"'{key}'" for key in extra))
+        if issues:
+            raise _integration_error(", ".join(issues))
+        tools = tuple(allowed) if allowed is not None else None
+        if kind == "plugin":
+            servers.append(mcp.McpServer("plugin", item["id"], allowed_tools=tools))
+        else:
+            servers.append(
+                mcp.McpServer("ephemeral_mcp", item["server_label"], item["server_url"], allowed_tools=tools)
+            )
+    return servers
+
+
+def _mcp_error(exc: mcp.McpError) -> ApiError:
+    """An MCP refusal in the v1 shape: a permission refusal is an ``invalid_request`` with
+    ``code: null`` (as third-party clients' tests show it); a connection refusal is an
+    ``mcp_connection_error`` (ephemeral servers, as bug-tracker #1993 reports it) or a
+    ``plugin_connection_error`` (bug-tracker #2161)."""
+    if exc.refusal == "permission":
+        error: dict[str, Any] = {"message": exc.message, "type": "invalid_request", "param": "integrations"}
+        error["code"] = None
+    else:
+        kind = "plugin_connection_error" if exc.server.kind == "plugin" else "mcp_connection_error"
+        error = {"message": exc.message, "type": kind, "param": "integrations"}
+    return ApiError(Reply(exc.status, {"error": error}))
+
+
 def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """Validate everything that does not need the model."""
     model = _str(body, "model", required=True)
@@ -470,17 +547,7 @@ def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
             code="invalid_enum_value",
             param="reasoning",
         )
-    integrations = body.get("integrations")
-    if integrations is not None:
-        if not isinstance(integrations, list):
-            raise _invalid_type("integrations", "an array")
-        if integrations:
-            raise _error(
-                400,
-                "The fake LM Studio does not run MCP servers or plugins ('integrations').",
-                type="not_implemented",
-                param="integrations",
-            )
+    servers = _integrations(body.get("integrations"))
     previous = body.get("previous_response_id")
     history: list[dict[str, Any]] = []
     if previous is not None:
@@ -505,15 +572,50 @@ def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         "context_length": _int(body, "context_length"),
         "reasoning": reasoning,
         "ttl": _ttl(body),
+        "servers": servers,
     }
 
 
+def tool_call_item(planned: mcp.PlannedCall) -> dict[str, Any]:
+    """An MCP tool call as an ``output`` item (chat.md): ``tool_call``, or ``invalid_tool_call``
+    whose ``metadata`` carries the arguments and provider only for invalid arguments
+    (streaming-events.md, ``tool_call.failure``)."""
+    call, server = planned.call, planned.server
+    if not call.failed:
+        return {
+            "type": "tool_call",
+            "tool": call.tool,
+            "arguments": call.arguments,
+            "output": call.output,
+            "provider_info": server.provider_info(),
+        }
+    return {
+        "type": "invalid_tool_call",
+        "reason": call.failure_reason(),
+        "metadata": _failure_metadata(planned),
+    }
+
+
+def _failure_metadata(planned: mcp.PlannedCall) -> dict[str, Any]:
+    call = planned.call
+    metadata: dict[str, Any] = {"type": call.fail, "tool_name": call.tool}
+    if call.fail == "invalid_arguments":
+        metadata["arguments"] = call.arguments
+        metadata["provider_info"] = planned.server.provider_info()
+    return metadata
+
+
 def _chat_result(
-    res: Resolved, gen: engine.Generation, store: bool, response_id: str | None
+    res: Resolved,
+    gen: engine.Generation,
+    store: bool,
+    response_id: str | None,
+    calls: list[mcp.PlannedCall] | None = None,
 ) -> dict[str, Any]:
     output: list[dict[str, Any]] = []
     if gen.reasoning:
         output.append({"type": "reasoning", "content": gen.reasoning})
+    output.extend(tool_call_item(planned) for planned in calls or ())
     output.append({"type": "message", "content": gen.content})
     timing = _native_blocks(gen, res)["stats"]
     stats: dict[str, Any] = {
@@ -535,7 +637,31 @@ def _event(kind: str, **payload: Any) -> SSEEvent:
     return SSEEvent(dumps({"type": kind, **payload}), event=kind, token=kind.endswith(".delta"))
 
 
-def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) -> Iterator[StreamItem]:
+def _tool_call_events(planned: mcp.PlannedCall) -> Iterator[StreamItem]:
+    """``tool_call.start``, ``.arguments``, then ``.success`` or ``.failure`` (streaming-events.md).
+    A call to a tool that does not exist has no provider: only its failure is sent."""
+    call, info = planned.call, planned.server.provider_info()
+    if call.fail != "invalid_name":
+        yield _event("tool_call.start", tool=call.tool, provider_info=info)
+        yield _event("tool_call.arguments", tool=call.tool, arguments=call.arguments, provider_info=info)
+    if call.failed:
+        yield _event("tool_call.failure", reason=call.failure_reason(), metadata=_failure_metadata(planned))
+    else:
+        yield _event(
+            "tool_call.success",
+            tool=call.tool,
+            arguments=call.arguments,
+            output=call.output,
+            provider_info=info,
+        )
+
+
+def _chat_events(
+    res: Resolved,
+    gen: engine.Generation,
+    result: dict[str, Any],
+    calls: list[mcp.PlannedCall] | None = None,
+) -> Iterator[StreamItem]:
     ident = res.identifier
     yield _event("chat.start", model_instance_id=ident)
     if res.jit_loaded:  # the load happened before the stream started; replay its events
@@ -552,6 +678,8 @@ def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) 
         for token in gen.reasoning_tokens:
             yield _event("reasoning.delta", content=token)
         yield _event("reasoning.end")
+    for planned in calls or ():
+        yield from _tool_call_events(planned)
     yield _event("message.start")
     for token in gen.content_tokens:
         yield _event("message.delta", content=token)
@@ -562,6 +690,11 @@ def _chat_events(res: Resolved, gen: engine.Generation, result: dict[str, Any]) 
 def chat(ctx: Context, req: ApiRequest) -> Reply:
     body = _body(req)
     fields = _chat_fields(ctx, body)
+    servers = fields["servers"]
+    try:  # before the model: a refused request loads nothing
+        mcp.check(ctx, servers)
+    except mcp.McpError as exc:
+        raise _mcp_error(exc) from None
     ask = Ask(
         "chat",
         fields["model"],
@@ -583,6 +716,7 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
         raise _error(
             400, f'Model "{spec.key}" does not support images. Please use a model that does.', param="input"
         )
+    calls = mcp.calls(ctx, servers, req.record)
     done = exchange.generate(ctx, ask, found)
     res, gen = done.resolved, done.generation
     messages = fields["messages"]
@@ -590,11 +724,10 @@ def chat(ctx: Context, req: ApiRequest) -> Reply:
     if fields["store"]:
         response_id = ctx.conversations.new_id()
         ctx.conversations.put(response_id, [*messages, {"role": "assistant", "content": gen.content}])
-    result = _chat_result(res, gen, fields["store"], response_id)
+    result = _chat_result(res, gen, fields["store"], response_id, calls)
     if fields["stream"]:
-        return Reply(
-            200, stream=done.shape(_chat_events(res, gen, result)), model=res.identifier, notes=done.notes
-        )
+        events = _chat_events(res, gen, result, calls)
+        return Reply(200, stream=done.shape(events), model=res.identifier, notes=done.notes)
     return Reply(200, result, model=res.identifier, notes=done.notes, delay=done.delay)
 
 

@@ -56,21 +56,18 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "messages",
                 )
             )
-        content = message.get("content")
-        if ("content" in message and content is None) or (
-            content is not None and not isinstance(content, (str, list))
-        ):  # null too: LM Studio refuses content:null, even beside tool_calls (fidelity review row 9)
-            raise ApiError(
-                errors.invalid_field(
-                    "Invalid 'content': 'content' field must be a string or an array of objects.", "messages"
-                )
-            )
+        if not isinstance(message.get("content"), (str, list)):
+            # missing and null too, even beside tool_calls (fidelity review row 9;
+            # nugget/thane-ai-agent#1229: an omitted content, LM Studio 0.4.x, July 2026)
+            raise ApiError(errors.plain(400, CONTENT_REFUSED))
         if message["role"] == "developer":
             message = {**message, "role": "system"}
         out.append(message)
     return out
 
 
+# LM Studio's words, with its doubled full stop (nugget/thane-ai-agent#1229 quotes the body)
+CONTENT_REFUSED = "Invalid 'content': 'content' field must be a string or an array of objects.."
 IMAGES_UNSUPPORTED = "Model does not support images. Please use a model that does."
 IMAGE_URL_UNSUPPORTED = "Only base64-encoded images (data: URLs) are supported, not http(s) URLs."
 
@@ -285,8 +282,8 @@ def chat_completion_json(
     (``tests/test_chat_body.py`` holds the object and compares), from a template, because the
     encoder walking the nested object was a fifth of a plain call's handling time."""
     ident = json_str(res.identifier)
-    if gen.tool_calls:
-        content = "null"
+    if gen.tool_calls:  # "" beside tool calls, as LM Studio 0.4.x sends (docs/fidelity.md)
+        content = '""'
         calls = dumps(
             [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

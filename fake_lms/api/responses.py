@@ -18,7 +18,7 @@ from fake_lms.api.errors import ApiError
 from fake_lms.api.fields import object_body, opt_int, sampling
 from fake_lms.api.openai import reasoning_requested
 from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps
-from fake_lms.core import exchange
+from fake_lms.core import exchange, mcp
 from fake_lms.core.context import Context, Resolved
 from fake_lms.core.exchange import Ask
 from fake_lms.model import engine
@@ -113,8 +113,69 @@ def _tools(body: Mapping[str, Any]) -> tuple[list[Any] | None, Any]:
         return None, None
     if not isinstance(tools, list):
         raise ApiError(errors.invalid_field("'tools' must be an array", "tools"))
-    functions = [t for t in tools if isinstance(t, Mapping) and t.get("type") == "function"]
+    functions = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, Mapping) or tool.get("type") != "function":
+            continue
+        if not isinstance(tool.get("name"), str):
+            # LM Studio wants Responses-style flat function tools; the chat-style nested form
+            # ({"type":"function","function":{"name":...}}) is refused (fidelity review row 16,
+            # lmstudio-bridge-enhanced RESPONSES_API_BREAKTHROUGH.md)
+            raise ApiError(
+                errors.oai(400, "Required", param=f"tools.{i}.name", code="missing_required_parameter")
+            )
+        functions.append(tool)
     return functions or None, body.get("tool_choice", "auto") or "auto"
+
+
+def _allowed_tools(value: Any, where: str) -> tuple[str, ...] | None:
+    """``allowed_tools``: a list of names, or OpenAI's filter object ``{"tool_names": [...]}``."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("tool_names", [])
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ApiError(
+            errors.invalid_field(f"'{where}.allowed_tools' must be an array of tool names", "tools")
+        )
+    return tuple(value)
+
+
+def mcp_servers(body: Mapping[str, Any]) -> list[mcp.McpServer]:
+    """The ``{"type": "mcp"}`` tools (responses.md): with a ``server_url``, an ephemeral remote
+    server; without one, the ``mcp.json`` server of that label, a plugin ``mcp/<label>`` (as
+    bug-tracker #1168's "local MCP server" shows)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []
+    servers: list[mcp.McpServer] = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, Mapping) or tool.get("type") != "mcp":
+            continue
+        where = f"tools[{i}]"
+        label = tool.get("server_label")
+        if not isinstance(label, str) or not label.strip():
+            raise ApiError(errors.invalid_field(f"'{where}.server_label' is required", "tools"))
+        url = tool.get("server_url")
+        if url is not None and not isinstance(url, str):
+            raise ApiError(errors.invalid_field(f"'{where}.server_url' must be a string", "tools"))
+        allowed = _allowed_tools(tool.get("allowed_tools"), where)
+        if url:
+            servers.append(mcp.McpServer("ephemeral_mcp", label, url, allowed_tools=allowed))
+        else:
+            servers.append(mcp.McpServer("plugin", f"mcp/{label}", allowed_tools=allowed))
+    return servers
+
+
+def _mcp_error(exc: mcp.McpError) -> ApiError:
+    """An MCP refusal in the OpenAI shape: a permission refusal as bug-tracker #1168 shows it; a
+    connection refusal as an ``external_connector_error`` (bug-tracker #1073, 0.3.29)."""
+    message = mcp.responses_message(exc)
+    if exc.refusal == "permission":
+        return ApiError(errors.oai(exc.status, message, param="tools"))
+    return ApiError(
+        errors.oai(exc.status, message, type="external_connector_error", param="tools", code="http_error")
+    )
 
 
 def _rid(prefix: str) -> str:
@@ -126,6 +187,7 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
     new_messages = input_messages(body.get("input"))
     schema, fmt = _format(body)
     tools, tool_choice = _tools(body)
+    servers = mcp_servers(body)
     max_tokens = opt_int(body, "max_output_tokens")
     sampling(body)
     previous = body.get("previous_response_id")
@@ -150,6 +212,10 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
             *[m for m in messages if m["role"] != "system"],
         ]
     messages += new_messages
+    try:  # before the model: a refused request loads nothing
+        mcp.check(ctx, servers)
+    except mcp.McpError as exc:
+        raise _mcp_error(exc) from None
     ask = Ask(
         "chat",
         body.get("model"),
@@ -163,11 +229,13 @@ def responses(ctx: Context, req: ApiRequest) -> Reply:
         ttl=body.get("ttl"),
         wanted="responses",
     )
-    done = exchange.generate(ctx, ask)
+    planned = exchange.plan(ctx, ask)
+    calls = mcp.calls(ctx, servers, req.record)
+    done = exchange.generate(ctx, ask, planned)
     res, gen = done.resolved, done.generation
     response_id = _rid("resp")
     store = body.get("store", True) is not False
-    builder = _ResponseBuilder(response_id, res, body, fmt, gen, previous)
+    builder = _ResponseBuilder(response_id, res, body, fmt, gen, previous, calls)
     if store:
         assistant: dict[str, Any] = {"role": "assistant", "content": gen.content}
         if gen.tool_calls:
@@ -203,6 +271,7 @@ class _ResponseBuilder:
         fmt: dict[str, Any],
         gen: engine.Generation,
         previous: Any,
+        calls: list[mcp.PlannedCall] | None = None,
     ) -> None:
         self.id = response_id
         self.res = res
@@ -214,6 +283,8 @@ class _ResponseBuilder:
         self.msg_id = _rid("msg")
         self.reasoning_id = _rid("rs")
         self.call_ids = [_rid("fc") for _ in gen.tool_calls]
+        self.mcp_calls = list(calls or ())
+        self.mcp_ids = [_rid("mcp") for _ in self.mcp_calls]
         self.seq = 0
 
     @property
@@ -260,10 +331,29 @@ class _ResponseBuilder:
             "name": call.name,
         }
 
+    def mcp_item(self, i: int, status: str, arguments: str | None = None) -> dict[str, Any]:
+        """An MCP tool call as OpenAI's ``mcp_call`` item (what LM Studio sends is unconfirmed:
+        docs/fidelity.md); an invalid call is ``failed`` with its reason as ``error``."""
+        planned = self.mcp_calls[i]
+        call = planned.call
+        done = status != "in_progress"
+        return {
+            "id": self.mcp_ids[i],
+            "type": "mcp_call",
+            "status": ("failed" if call.failed else "completed") if done else status,
+            "approval_request_id": None,
+            "arguments": mcp_arguments(planned) if arguments is None else arguments,
+            "error": call.failure_reason() if done and call.failed else None,
+            "name": call.tool,
+            "output": call.output if done and not call.failed else None,
+            "server_label": planned.server.label,
+        }
+
     def output(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         if self.gen.reasoning:
             items.append(self.reasoning_item())
+        items.extend(self.mcp_item(i, "completed") for i in range(len(self.mcp_calls)))
         if self.gen.tool_calls:
             items.extend(self.call_item(i, "completed") for i in range(len(self.gen.tool_calls)))
         else:
@@ -331,6 +421,9 @@ class _ResponseBuilder:
                 text=self.gen.reasoning,
             )
             yield self._event("response.output_item.done", output_index=index, item=self.reasoning_item())
+            index += 1
+        for i in range(len(self.mcp_calls)):
+            yield from self.mcp_events(i, index)
             index += 1
         if self.gen.tool_calls:
             for i, call in enumerate(self.gen.tool_calls):
@@ -400,3 +493,28 @@ class _ResponseBuilder:
             )
         final = "response.incomplete" if self.incomplete else "response.completed"
         yield self._event(final, response=self.response("completed"))
+
+    def mcp_events(self, i: int, index: int) -> Iterator[StreamItem]:
+        """One MCP call's events, in OpenAI's order: the item added, its arguments, in progress,
+        completed (or failed), the item done."""
+        item_id = self.mcp_ids[i]
+        arguments = mcp_arguments(self.mcp_calls[i])
+        yield self._event(
+            "response.output_item.added", output_index=index, item=self.mcp_item(i, "in_progress", "")
+        )
+        for frag in engine.tokenize(arguments):
+            yield self._event(
+                "response.mcp_call_arguments.delta", item_id=item_id, output_index=index, delta=frag
+            )
+        yield self._event(
+            "response.mcp_call_arguments.done", item_id=item_id, output_index=index, arguments=arguments
+        )
+        yield self._event("response.mcp_call.in_progress", item_id=item_id, output_index=index)
+        outcome = "failed" if self.mcp_calls[i].call.failed else "completed"
+        yield self._event(f"response.mcp_call.{outcome}", item_id=item_id, output_index=index)
+        yield self._event("response.output_item.done", output_index=index, item=self.mcp_item(i, "completed"))
+
+
+def mcp_arguments(planned: mcp.PlannedCall) -> str:
+    """The arguments of an ``mcp_call``, as OpenAI sends them: JSON text."""
+    return json.dumps(planned.call.arguments, ensure_ascii=False, separators=(",", ":"))

@@ -16,7 +16,6 @@ from fake_lms.cli import background as cli_background
 from fake_lms.cli.context import Ctx
 from fake_lms.cli.probe import DEFAULT_SERVER_PORT, CliExit, check_http_server
 from fake_lms.model.home import Home
-from fake_lms.model.identity import LMSTUDIO_VERSION
 
 NO_INSTALLATION = "LM Studio daemon is not running and no valid installation could be found or installed."
 NO_API_SERVER = "Failed to start or connect to local LM Studio API server."
@@ -61,7 +60,7 @@ def status(ctx: Ctx) -> int:
     if ctx.opts["json"]:
         ctx.console.out(_compact({"status": "running", "pid": info["pid"], "isDaemon": True}))
     else:
-        ctx.console.out(f"llmster v{LMSTUDIO_VERSION} is running (PID: {info['pid']})")
+        ctx.console.out(f"llmster v{ctx.home.settings.lmstudio_version} is running (PID: {info['pid']})")
     return 0
 
 
@@ -81,7 +80,12 @@ def up(ctx: Ctx) -> int:
             raise CliExit(1)
     pid = info["pid"]
     if ctx.opts["json"]:
-        data = {"status": "running", "pid": pid, "isDaemon": True, "version": LMSTUDIO_VERSION}
+        data = {
+            "status": "running",
+            "pid": pid,
+            "isDaemon": True,
+            "version": ctx.home.settings.lmstudio_version,
+        }
         ctx.console.out(_compact(data))
     elif started:
         ctx.console.out(f"llmster started (PID: {pid}).")

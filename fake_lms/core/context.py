@@ -15,14 +15,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fake_lms.core.downloads import DownloadJobs
-from fake_lms.core.errors import InvalidField, InvalidModel, NoModelsLoaded, WrongModelType
+from fake_lms.core.errors import (
+    InvalidField,
+    InvalidModel,
+    NoEmbeddingModelLoaded,
+    NoModelsLoaded,
+    NotEmbeddingModel,
+    WrongModelType,
+)
 from fake_lms.core.stores import ConversationStore, Stats
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import Home, Instance, ModelNotDownloaded, ModelNotInCatalog
-from fake_lms.model.identity import LMSTUDIO_VERSION
 
 Kind = Literal["llm", "embedding"]
-VERSION = LMSTUDIO_VERSION
 
 
 @dataclass(slots=True)
@@ -65,14 +70,18 @@ class PendingLoad:
 class Context:
     """Shared by every handler of one fake server."""
 
-    def __init__(self, home: Home, *, version: str = VERSION) -> None:
+    def __init__(self, home: Home) -> None:
         self.home = home
-        self.version = version
         self.conversations = ConversationStore()
         self.stats = Stats()
         self.scripts: Any = None  # fake_lms.scripting.rules.Script, attached by the server
         self._jit_lock = threading.Lock()
         self.downloads = DownloadJobs(home)
+
+    @property
+    def version(self) -> str:
+        """The LM Studio version this server reports (the home's ``lmstudio_version`` setting)."""
+        return self.home.settings.lmstudio_version
 
     def reset_stores(self) -> None:
         """Forget what requests left in memory: conversations, counters, download jobs (a pending
@@ -136,21 +145,24 @@ class Context:
         matched = self._match_instance(name, instances)
         if matched is not None:
             return self._checked(Resolved(matched, self._spec(matched)), kind, wanted)
+        # LM Studio quirk, JIT on or off: with exactly one LLM loaded, a name it cannot resolve is
+        # served by that LLM (bug-tracker #619, #1217; 2026 conformance reports; review row 39)
+        llms = [i for i in instances if self._spec(i).type == "llm"]
+        only_llm = Resolved(llms[0], self._spec(llms[0])) if kind == "llm" and len(llms) == 1 else None
         if settings.jit:
             spec = self.home.catalog.find(name)
             if spec is None or spec.key not in state.downloaded:
-                # LM Studio quirk, JIT on too: with exactly one LLM loaded, an unknown name is
-                # served by it (bug-tracker #619, #1217; 2026 conformance reports)
-                llms = [i for i in instances if self._spec(i).type == "llm"]
-                if kind == "llm" and len(llms) == 1:
-                    return Resolved(llms[0], self._spec(llms[0]))
+                if only_llm is not None:
+                    return only_llm
                 raise InvalidModel(name, self.known_keys())
             self._checked(None, kind, wanted, spec=spec, name=name)
             return PendingLoad(spec, self._ttl_seconds(ttl), context_length)
         # JIT off: only loaded models answer
         if not instances:
             raise NoModelsLoaded()
-        if len(instances) == 1:  # LM Studio quirk: the single loaded model answers for any name
+        if only_llm is not None:
+            return only_llm
+        if len(instances) == 1:  # the single loaded model answers for any name (or says its kind)
             only = instances[0]
             return self._checked(Resolved(only, self._spec(only)), kind, wanted)
         raise InvalidModel(name, [i.identifier for i in instances])
@@ -172,6 +184,8 @@ class Context:
     ) -> Resolved:
         spec = spec or (res.spec if res else None)
         assert spec is not None
+        if kind == "embedding" and spec.type == "llm":  # LM Studio's two answers (review row 14)
+            raise NoEmbeddingModelLoaded() if res is not None else NotEmbeddingModel(spec.variant_key)
         if spec.type != kind:
             shown = name or (res.identifier if res else spec.key)
             raise WrongModelType(shown, "embedding" if spec.is_embedding else "LLM", wanted)

@@ -7,7 +7,9 @@ dialect an ``rpcError`` or ``channelError``). The words are LM Studio's.
     CoreError
     ├── NoModelsLoaded       no instance is loaded, and nothing may be JIT-loaded
     ├── InvalidModel         the name is no instance, no downloaded model (``model_not_found``)
-    ├── WrongModelType       an embedding model asked to chat, or an LLM to embed
+    ├── WrongModelType       an embedding model asked to chat
+    ├── NotEmbeddingModel    an LLM asked to embed, that JIT would have to load
+    ├── NoEmbeddingModelLoaded  an LLM asked to embed while it is loaded (bare string)
     ├── InvalidField         a field the core reads (``model``, ``ttl``) has the wrong type
     └── ContextOverflow      the prompt does not fit the loaded instance's context length
 """
@@ -34,6 +36,7 @@ class CoreError(Exception):
 
     status = 400
     code: str | None = None
+    bare = False  # LM Studio sends it as {"error": "<message>"} on the OpenAI-compatible endpoints
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -68,6 +71,24 @@ class WrongModelType(CoreError):
         )
 
 
+class NotEmbeddingModel(CoreError):
+    """LM Studio's JIT path refusing to load an LLM for ``/v1/embeddings`` (lms#205; fidelity
+    review row 14)."""
+
+    code = "model_not_found"
+
+    def __init__(self, variant_key: str) -> None:
+        message = f'Failed to load model "{variant_key}". Error: Model is not embedding.'
+        super().__init__(message, param="model")
+
+
+class NoEmbeddingModelLoaded(NoModelsLoaded):
+    """An LLM that is loaded, named for ``/v1/embeddings``: LM Studio finds no embedding model and
+    says so in the bare-string shape (bug-tracker #1908, 2026-05; fidelity review row 14)."""
+
+    bare = True
+
+
 class InvalidField(CoreError):
     pass
 
@@ -76,6 +97,7 @@ class ContextOverflow(CoreError):
     """llama.cpp's refusal, as LM Studio 0.4.x passes it on (fidelity-review §4.1)."""
 
     code = "context_length_exceeded"
+    bare = True  # llama.cpp's message, passed on as a string
 
     def __init__(self, n_keep: int, n_ctx: int) -> None:
         super().__init__(

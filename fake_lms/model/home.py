@@ -39,6 +39,7 @@ from filelock import FileLock
 
 from fake_lms.files import write_bytes_atomic, write_json_atomic
 from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
+from fake_lms.model.identity import LMSTUDIO_VERSION, check_version
 
 STATE_VERSION = 1
 REAL_HOME_NAMES = (".lmstudio", ".cache/lm-studio")
@@ -77,7 +78,7 @@ class UnsafeHome(StateError):
     """Refuses to treat a real LM Studio home as a fake one."""
 
 
-# setting -> (kind, minimum, maximum, may be None); kinds: "bool" or "number"
+# setting -> (kind, minimum, maximum, may be None); kinds: "bool", "number", "choice", "version"
 _SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
     "jit": ("bool", 0, 0, False),
     "auto_evict": ("bool", 0, 0, False),
@@ -89,6 +90,9 @@ _SETTING_RULES: dict[str, tuple[str, float, float, bool]] = {
     "download_seconds": ("number", 0, 86400, False),
     "download_bytes_per_second": ("number", 1, 1e15, True),
     "overflow_stream": ("choice", 0, 0, False),
+    "lmstudio_version": ("version", 0, 0, False),
+    "allow_per_request_mcps": ("bool", 0, 0, False),
+    "allow_mcp_json": ("bool", 0, 0, False),
 }
 OVERFLOW_STREAM = ("error", "status", "empty")  # see Settings.overflow_stream
 
@@ -103,6 +107,8 @@ def check_setting(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false, not {value!r}")
         return value
+    if kind == "version":
+        return check_version(value)
     if kind == "choice":
         if value not in OVERFLOW_STREAM:
             raise ValueError(f"{name} must be one of {', '.join(OVERFLOW_STREAM)}, not {value!r}")
@@ -131,6 +137,13 @@ class Settings:
     # error), "status" (older builds: the 400 a non-streamed request gets), "empty" (the GGUF path
     # seen in bug-tracker #2339: an empty 200 stream)
     overflow_stream: str = "error"
+    # the LM Studio version the fake reports (/lms-status, the SDK, `lms daemon`)
+    lmstudio_version: str = LMSTUDIO_VERSION
+    # "Allow per-request MCPs" (ephemeral MCP servers) and "Allow calling servers from mcp.json"
+    # (plugins; LM Studio honours it only with "Require Authentication" on): both off by default
+    # (LM Studio's permission store: dynamicRemoteMcpServer and pluginUse "deny"; docs/fidelity.md)
+    allow_per_request_mcps: bool = False
+    allow_mcp_json: bool = False
 
     def load_delay(self, spec: ModelSpec) -> float:
         return max(0.0, self.load_seconds + self.load_seconds_per_gb * spec.size_bytes / 1e9)

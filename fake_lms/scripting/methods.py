@@ -101,6 +101,41 @@ class ScriptingMethods:
         }
         return self._add({"reply": entry})
 
+    # -- MCP -----------------------------------------------------------------------------------
+    def mcp_tool(
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any] | str | None = None,
+        *,
+        output: str | None = None,
+        fail: str | None = None,
+        reason: str | None = None,
+        match: MatchSpec = None,
+        times: int | None = None,
+        optional: bool = False,
+    ) -> Any:
+        """Declare an MCP server's tool and make the model call it, on ``/api/v1/chat``
+        (``integrations``) and ``/v1/responses`` (``{"type": "mcp"}`` tools) alike: a request that
+        enables ``server`` gets the call (``arguments``, a JSON object) and its ``output`` (raw
+        text) before the model's message. ``server`` is what requests name: an ephemeral server's
+        ``server_label`` (``"huggingface"``) or an ``mcp.json`` server's plugin id
+        (``"mcp/playwright"``; ``/v1/responses`` names it by its label alone, without
+        ``server_url``). ``fail="invalid_name"`` or ``"invalid_arguments"`` makes the call an
+        invalid one (``reason``: LM Studio's words by default). Requests naming an undeclared
+        server get LM Studio's connection error; the server settings ``allow_per_request_mcps``
+        and ``allow_mcp_json`` (off, as in LM Studio) must allow the server first.
+
+        Several tools called by one request are called in registration order; ``times=None``
+        (default) calls the tool on every request that enables the server."""
+        spec: dict[str, Any] = {"server": server, "tool": tool, "match": match, "times": times}
+        spec["optional"] = optional
+        spec["arguments"] = {} if arguments is None else arguments
+        for name, value in (("output", output), ("fail", fail), ("reason", reason)):
+            if value is not None:
+                spec[name] = value
+        return self._add({"mcp": spec})
+
     # -- faults --------------------------------------------------------------------------------
     def fault(
         self,

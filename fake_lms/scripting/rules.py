@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fake_lms.scripting import faults as F
+from fake_lms.scripting import mcp as M
 from fake_lms.scripting.intents import (
     BeforeIntent,
     ContextOverflow,
@@ -238,8 +239,8 @@ class Rule:
     """One registered reply or fault. ``used`` counts the requests it acted on."""
 
     id: int
-    op: str  # "reply" or "fault"
-    kind: str  # reply: "text" | "tool_calls"; fault: a fault kind
+    op: str  # "reply", "fault" or "mcp"
+    kind: str  # reply: "text" | "tool_calls"; fault: a fault kind; mcp: "call" or a fail kind
     matcher: Matcher
     times: int | None
     params: dict[str, Any] = field(default_factory=dict)
@@ -286,7 +287,10 @@ class Rule:
 
     def __repr__(self) -> str:
         times = "forever" if self.times is None else f"{self.used}/{self.times} used"
-        return f"<Rule #{self.id} {self.op} {self.kind} match={self.matcher.describe()} {times}>"
+        what = f"{self.op} {self.kind}"
+        if self.op == "mcp":  # which server's tool: the rule's identity for the reader
+            what += f" {self.params['server']}:{self.params['tool']}"
+        return f"<Rule #{self.id} {what} match={self.matcher.describe()} {times}>"
 
 
 def _times(value: Any, default: int | None) -> int | None:
@@ -421,11 +425,12 @@ class Script:
         {"reply": {"json": {...}}}
         {"fail": {"status": 503, "retry_after": 1, "message": ..., "times": 1, "match": ...}}
         {"fault": {"kind": "stream_cut", "after": 3, "times": 1, "match": ...}}
+        {"mcp": {"server": "huggingface", "tool": "model_search", "arguments": {...}, "output": ...}}
         """
         if not isinstance(entry, Mapping) or len(entry) != 1:
             raise ScriptError(
-                'a script entry is one of {"reply": {...}}, {"fail": {...}}, {"fault": {...}}; got '
-                + repr(entry)
+                'a script entry is one of {"reply": {...}}, {"fail": {...}}, {"fault": {...}}, '
+                '{"mcp": {...}}; got ' + repr(entry)
             )
         ((op, spec),) = entry.items()
         if not isinstance(spec, Mapping):
@@ -471,8 +476,15 @@ class Script:
             except F.FaultError as exc:
                 raise ScriptError(str(exc)) from None
             rule = self._new("fault", kind, matcher, _times(times_value, 1), params)
+        elif op == "mcp":
+            try:
+                params = M.validate(spec)
+            except M.McpScriptError as exc:
+                raise ScriptError(str(exc)) from None
+            kind = params.get("fail", "call")
+            rule = self._new("mcp", kind, matcher, _times(times_value, None), params)
         else:
-            raise ScriptError(f"unknown script entry {op!r}; use 'reply', 'fail' or 'fault'")
+            raise ScriptError(f"unknown script entry {op!r}; use 'reply', 'fail', 'fault' or 'mcp'")
         rule.optional = optional
         with self._lock:
             self._rules.append(rule)
@@ -636,6 +648,43 @@ class Script:
             record.faults.append(rule.kind)
             result.stream_faults.append(F.StreamFault(rule.kind, dict(rule.params)))
         return result
+
+    def mcp_servers(self) -> set[str]:
+        """The MCP servers the test declared (labels and plugin ids its MCP tools name): the
+        reachable ones. A rule that ran out of uses still declares its server."""
+        with self._lock:
+            return {r.params["server"] for r in self._rules if r.op == "mcp" and not r.cancelled}
+
+    def mcp_calls(
+        self, record: RequestRecord | None, enabled: Mapping[str, Sequence[str] | None]
+    ) -> list[M.McpCall]:
+        """The scripted MCP tool calls the model makes for a request that enables ``enabled``
+        (server -> its ``allowed_tools``, ``None``: every tool), in registration order. A call to a
+        tool ``allowed_tools`` leaves out is not made (the model is not offered it), unless it is
+        scripted as an ``invalid_name`` call."""
+        if not self._rules:
+            return []
+        if record is None:
+            record = RequestRecord("POST", "", operation="chat")
+        names = self._names(record)
+        calls: list[M.McpCall] = []
+        with self._lock:
+            for rule in self._rules:
+                if rule.op != "mcp" or not rule.active:
+                    continue
+                server = rule.params["server"]
+                if server not in enabled:
+                    continue
+                allowed = enabled[server]
+                if allowed is not None and rule.kind != "invalid_name" and rule.params["tool"] not in allowed:
+                    continue
+                if not rule.matcher.matches(record, names):
+                    continue
+                rule.used += 1
+                calls.append(M.call_of(rule.params))
+        if calls:
+            record.scripted = True
+        return calls
 
     def download(self, record: RequestRecord | None, model_key: str) -> DownloadStop | None:
         """The scripted stop of a download job that is starting for ``model_key`` (``None``: it

@@ -5,7 +5,8 @@ HTTP, on the fake's own port, under ``/__fake__/``:
 
 ==========================  =====================================================================
 ``POST /__fake__/script``   one entry or a list: ``{"reply": {...}}``, ``{"fail": {...}}``,
-                            ``{"fault": {...}}`` (format: ``fake_lms.scripting.rules.Script.add``);
+                            ``{"fault": {...}}``, ``{"mcp": {...}}`` (format:
+                            ``fake_lms.scripting.rules.Script.add``);
                             answers ``{"rules": [...]}``
 ``GET  /__fake__/script``   the registered rules
 ``POST /__fake__/script/cancel`` ``{"ids": [...]}``: those rules act no more (others untouched)

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from fake_lms.api import errors
 from fake_lms.api.app import LMStudioApp
-from fake_lms.core.context import VERSION, Context
+from fake_lms.core.context import Context
 from fake_lms.core.stores import BoundedList
 from fake_lms.model.catalog import Catalog, ModelSpec
 from fake_lms.model.home import Home, Settings
@@ -65,7 +65,8 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
 
     ``home`` is the fake LM Studio home (a new temporary directory by default; never a real
     LM Studio home). ``catalog`` replaces the home's catalog. Keyword settings (``jit``,
-    ``auto_evict``, ``require_auth``, ``load_seconds``, ...) are written to the home's settings.
+    ``auto_evict``, ``require_auth``, ``load_seconds``, ``lmstudio_version``, ...) are written to
+    the home's settings; ``version`` is the older spelling of ``lmstudio_version``.
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
         home: str | os.PathLike[str] | Home | None = None,
         catalog: Catalog | str | os.PathLike[str] | list[ModelSpec | dict[str, Any]] | None = None,
         api_tokens: list[str] | tuple[str, ...] = (),
-        version: str = VERSION,
+        version: str | None = None,
         log_limit: int | None = DEFAULT_LOG_LIMIT,
         log_requests: bool = True,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -96,11 +97,13 @@ class FakeLMStudio(ScriptingMethods, HTTPServer):
             self.home = Home(home, catalog=cat)
         else:
             self.home = Home.temporary(catalog=cat)
+        if version is not None:  # the older spelling of lmstudio_version=
+            settings.setdefault("lmstudio_version", version)
         if settings:
             self.home.update_settings(**settings)
         for token in api_tokens:
             self.home.add_token(token)
-        self.ctx = Context(self.home, version=version)
+        self.ctx = Context(self.home)
         self.app = LMStudioApp(self.ctx, log_requests=log_requests)
         if log_limit is not None:
             self.log = BoundedList(log_limit)  # pytest-httpserver's (request, response) log

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="simulated download speed (overrides --download-seconds)",
     )
+    p.add_argument(
+        "--lmstudio-version",
+        default=None,
+        metavar="VERSION",
+        help="the LM Studio version to report, e.g. 0.4.24+1 (default: fake_lms.LMSTUDIO_VERSION)",
+    )
     rec = p.add_argument_group("record and replay (cassettes)")
     rec.add_argument("--record", metavar="DIR", help="record generations into cassettes in DIR")
     rec.add_argument("--upstream", metavar="URL", help="the real LM Studio to record (with --record)")
@@ -145,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_seconds_per_gb",
             "download_seconds",
             "download_bytes_per_second",
+            "lmstudio_version",
         )
         if getattr(args, name) is not None
     }

@@ -23,18 +23,21 @@ from _client_samples import (
 )
 from pytest_httpserver import HTTPServer
 
+from fake_lms.model.identity import LMSTUDIO_VERSION
 from pytest_lmstudio.client import AsyncLMStudioClient
 from pytest_lmstudio.client.results import ChatResult, DownloadStatus, TextDelta, ToolCallDelta, Usage
 
 
 async def test_probes(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/lmstudio-greeting").respond_with_json({"lmstudio": True})
-    httpserver.expect_request("/lms-status").respond_with_json({"package": "lmstudio", "version": "0.4.4+1"})
+    httpserver.expect_request("/lms-status").respond_with_json(
+        {"package": "lmstudio", "version": LMSTUDIO_VERSION}
+    )
     async with aclient(httpserver) as lms:
         assert await lms.greeting() == {"lmstudio": True}
         assert await lms.is_running() is True
         version = await lms.version()
-    assert version is not None and version.version == "0.4.4+1"
+    assert version is not None and version.version == LMSTUDIO_VERSION
 
 
 async def test_models_and_fallback(httpserver: HTTPServer) -> None:

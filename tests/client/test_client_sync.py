@@ -25,6 +25,7 @@ from _client_samples import (
 )
 from pytest_httpserver import HTTPServer
 
+from fake_lms.model.identity import LMSTUDIO_VERSION
 from pytest_lmstudio.client import LMStudioClient
 from pytest_lmstudio.client.config import ClientConfig
 from pytest_lmstudio.client.results import (
@@ -43,14 +44,14 @@ from pytest_lmstudio.client.results import (
 def test_greeting_is_running_and_version(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/lmstudio-greeting", method="GET").respond_with_json({"lmstudio": True})
     httpserver.expect_request("/lms-status", method="GET").respond_with_json(
-        {"package": "lmstudio", "version": "0.4.4+1"}
+        {"package": "lmstudio", "version": LMSTUDIO_VERSION}
     )
     with client(httpserver) as lms:
         assert lms.greeting() == {"lmstudio": True}
         assert lms.is_running() is True
         version = lms.version()
     assert version is not None
-    assert (version.version, version.package) == ("0.4.4+1", "lmstudio")
+    assert (version.version, version.package) == (LMSTUDIO_VERSION, "lmstudio")
 
 
 def test_version_is_none_when_server_lacks_lms_status(httpserver: HTTPServer) -> None:

@@ -209,7 +209,8 @@ def test_tool_round_trip_streamed(base):
     # LM Studio refuses `content: null`, even beside tool_calls (fidelity review row 9, still so on
     # 2026-02-01): replayed as llm-lmstudio sends it, the second round trips over that
     assert r.status_code == 400
-    assert "'content' field must be a string or an array of objects" in r.json()["error"]["message"]
+    refused = "Invalid 'content': 'content' field must be a string or an array of objects.."
+    assert r.json() == {"error": refused}
     messages[-2]["content"] = ""  # what a client must send instead
     r = post(
         f"{base}/api/v0/chat/completions", {**chat_payload("qwen/qwen3-4b", messages, False), "tools": tools}

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from _waiting import wait_for
 
+from fake_lms.model.identity import LMSTUDIO_VERSION
+
 pytest_plugins = ["pytester"]
 
 ENV_NAMES = [
@@ -81,6 +83,7 @@ def request_log(home: Path) -> list[dict]:
 
 MARKED = """
 import pytest
+from fake_lms.model.identity import LMSTUDIO_VERSION
 
 @pytest.mark.lmstudio
 def test_needs_lmstudio(lmstudio_server):
@@ -158,7 +161,7 @@ def test_live_mode_against_external_server(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            f"*lmstudio: mode=live url={url} (LM Studio 0.4.4+1 running)*",
+            f"*lmstudio: mode=live url={url} (LM Studio {LMSTUDIO_VERSION} running)*",
             "*models loaded by this run: google/gemma-3-1b*",
         ]
     )
@@ -274,9 +277,9 @@ def test_fake_mode_fixtures(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "*lmstudio: mode=fake (bundled fake LM Studio 0.4.4+1; it starts when a test needs it)*",
+            f"*lmstudio: mode=fake (bundled fake LM Studio {LMSTUDIO_VERSION}; it starts when a test needs*",
             "*lmstudio: models for this run: qwen/qwen3-4b (loaded once, when first needed)*",
-            "*server: http://127.0.0.1:* (bundled fake LM Studio (pid *), LM Studio 0.4.4+1)*",
+            f"*server: http://127.0.0.1:* (bundled fake LM Studio (pid *), LM Studio {LMSTUDIO_VERSION})*",
             "*models loaded by this run: qwen/qwen3-4b (*), google/gemma-3-1b (*)*",
             "*unloaded at the end: qwen/qwen3-4b, google/gemma-3-1b*",
             "*stopped the bundled fake LM Studio (pid *)*",

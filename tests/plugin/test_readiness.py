@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from fake_lms import FakeLMStudio
+from fake_lms.model.identity import LMSTUDIO_VERSION
 from pytest_lmstudio import readiness
 
 
 def test_probe_up_with_version() -> None:
     with FakeLMStudio() as fake:
         found = readiness.probe(fake.url)
-    assert found.up and found.version == "0.4.4+1"
+    assert found.up and found.version == LMSTUDIO_VERSION
 
 
 def test_probe_refused_is_fast_and_says_why() -> None:

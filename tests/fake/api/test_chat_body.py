@@ -32,7 +32,8 @@ def resolved(key: str, identifier: str | None = None) -> Resolved:
 
 
 def expected_object(chat_id: str, created: int, res: Resolved, gen: engine.Generation, native: bool) -> Any:
-    message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else None}
+    # content "" beside tool calls: an LM Studio 0.4.x capture (imhansai/koog-learn, gpt-oss-20b, 2026-01)
+    message: dict[str, Any] = {"role": "assistant", "content": gen.content if not gen.tool_calls else ""}
     message[_reasoning_key(res)] = gen.reasoning
     message["tool_calls"] = [
         {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

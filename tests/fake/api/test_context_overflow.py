@@ -26,6 +26,7 @@ NON_STREAMED = [
     ("/v1/chat/completions", CHAT),
     ("/api/v0/chat/completions", CHAT),
     ("/v1/completions", {"model": LLM, "prompt": PROMPT}),
+    ("/api/v0/completions", {"model": LLM, "prompt": PROMPT}),
     ("/v1/responses", {"model": LLM, "input": PROMPT}),
 ]
 

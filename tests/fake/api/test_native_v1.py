@@ -517,7 +517,9 @@ def test_chat_missing_fields_and_errors_are_v1_shaped(client):
     integrations = client.post(
         "/api/v1/chat", json={"model": "google/gemma-3-1b", "input": "x", "integrations": ["mcp/playwright"]}
     )
-    assert integrations.status_code == 400 and integrations.json()["error"]["type"] == "not_implemented"
+    # an mcp.json plugin needs "Allow calling servers from mcp.json", off by default (0_core/mcp.mdx);
+    # the MCP refusals have their own tests (tests/fake/api/test_mcp.py)
+    assert integrations.status_code == 403 and integrations.json()["error"]["param"] == "integrations"
 
 
 def test_chat_context_length_applies_to_the_load(fake, client):

@@ -7,6 +7,8 @@ import httpx
 import pytest
 
 from fake_lms import FakeLMStudio
+from fake_lms.core.errors import NO_MODELS_LOADED
+from fake_lms.model.identity import LMSTUDIO_VERSION
 
 LLM = "qwen/qwen3-4b"
 OTHER = "google/gemma-3-1b"
@@ -20,19 +22,30 @@ def chat(fake: FakeLMStudio, messages: list, model: str = LLM) -> httpx.Response
     )
 
 
-def test_content_null_on_a_tool_call_turn_is_refused(fake: FakeLMStudio) -> None:
-    """Row 9: still rejected on 2026-02-01 (shanevcantwell/langgraph-agentic-scaffold#89)."""
+CONTENT_REFUSED = {"error": "Invalid 'content': 'content' field must be a string or an array of objects.."}
+
+
+@pytest.mark.parametrize("content", [None, "omitted", 5])
+@pytest.mark.parametrize("turn", [1, 2])  # the assistant's tool-call turn, the tool's result
+def test_content_null_or_missing_on_a_tool_call_round_is_refused(
+    fake: FakeLMStudio, content: object, turn: int
+) -> None:
+    """Row 9: content:null still rejected on 2026-02-01 (shanevcantwell/langgraph-agentic-scaffold#89,
+    bug-tracker #261); an omitted content gets the same 400, body quoted with its doubled full
+    stop, on the assistant tool-call turn and on an empty tool result (nugget/thane-ai-agent#1229)."""
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    messages = [
+    messages: list[dict] = [
         {"role": "user", "content": "go"},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c1", "content": "done"},
     ]
+    assert chat(fake, messages).status_code == 200  # content "" is what a client must send
+    if content == "omitted":
+        del messages[turn]["content"]
+    else:
+        messages[turn]["content"] = content
     r = chat(fake, messages)
-    assert r.status_code == 400
-    assert "'content' field must be a string or an array of objects" in r.json()["error"]["message"]
-    messages[1]["content"] = ""
-    assert chat(fake, messages).status_code == 200
+    assert (r.status_code, r.json()) == (400, CONTENT_REFUSED)
 
 
 def test_an_image_to_a_model_without_vision_is_refused(fake: FakeLMStudio) -> None:
@@ -105,15 +118,27 @@ def test_v1_reasoning_refusals(fake: FakeLMStudio, model: str, setting: str, mes
 
 
 def test_identity_and_cors(tmp_path) -> None:
-    """Row 2 (lmstudio-js findOrStartLlmster.test.ts) and row 3 (cheshire-cat-ai/core#1014)."""
+    """Row 2 (lmstudio-js findOrStartLlmster.test.ts; 0.4.24+1: microsoft/winget-pkgs#431780) and
+    row 3 (cheshire-cat-ai/core#1014)."""
     with FakeLMStudio(home=tmp_path / "home", cors=True) as fake:
-        assert httpx.get(fake.url + "/lms-status").json()["package"] == "lmstudio"
+        status = httpx.get(fake.url + "/lms-status").json()
+        assert status == {"package": "lmstudio", "version": LMSTUDIO_VERSION}
+        assert LMSTUDIO_VERSION == "0.4.24+1"
         plain = httpx.get(fake.base_url + "/models")
         assert plain.headers["access-control-allow-origin"] == "*"
         assert plain.headers["access-control-allow-headers"] == "*"
         assert "access-control-allow-methods" not in plain.headers
         preflight = httpx.options(fake.base_url + "/chat/completions")
         assert preflight.status_code == 204 and "access-control-allow-methods" in preflight.headers
+
+
+def test_the_reported_version_is_a_setting(tmp_path) -> None:
+    with FakeLMStudio(home=tmp_path / "home", lmstudio_version="0.4.26+1") as fake:
+        assert httpx.get(fake.url + "/lms-status").json()["version"] == "0.4.26+1"
+        fake.home.update_settings(lmstudio_version="0.3.14")  # e.g. per test, on lmstudio_fake
+        assert httpx.get(fake.url + "/lms-status").json()["version"] == "0.3.14"
+    with pytest.raises(ValueError, match="lmstudio_version must look like"):
+        FakeLMStudio(home=tmp_path / "other", lmstudio_version="latest")
 
 
 def test_reasoning_tokens_count_against_max_tokens(fake: FakeLMStudio) -> None:
@@ -134,3 +159,80 @@ def test_reasoning_tokens_count_against_max_tokens(fake: FakeLMStudio) -> None:
     usage = r["usage"]
     assert usage["completion_tokens"] <= 40 and usage["completion_tokens_details"]["reasoning_tokens"] > 0
     assert r["choices"][0]["message"]["content"]
+
+
+def test_chat_style_nested_tools_are_refused_on_responses(fake: FakeLMStudio) -> None:
+    """Row 16: /v1/responses wants flat function tools; the nested chat-style form gets 400
+    "Required" for tools.N.name (lmstudio-bridge-enhanced RESPONSES_API_BREAKTHROUGH.md)."""
+    params = {"type": "object", "properties": {"city": {"type": "string"}}}
+    flat = {"type": "function", "name": "get_weather", "parameters": params}
+    nested = {"type": "function", "function": {"name": "get_weather", "parameters": params}}
+    body = {"model": LLM, "input": "Weather in Rome?"}
+    r = httpx.post(fake.base_url + "/responses", json={**body, "tools": [flat, nested]}, timeout=30)
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": {
+            "message": "Required",
+            "type": "invalid_request_error",
+            "param": "tools.1.name",
+            "code": "missing_required_parameter",
+        }
+    }
+    r = httpx.post(fake.base_url + "/responses", json={**body, "tools": [flat]}, timeout=30)
+    assert r.status_code == 200 and r.json()["output"][-1]["type"] == "function_call"
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/api/v0/embeddings"])
+def test_an_llm_for_embeddings_gets_lm_studios_answers(fake: FakeLMStudio, path: str) -> None:
+    """Row 14. Not loaded (the JIT path): lms#205 (0.3.14) quotes the OpenAI-shaped "Failed to load
+    model ... Model is not embedding." with code model_not_found; loaded: bug-tracker #1908 (2026-05)
+    quotes the bare-string "No models loaded" (no embedding model is)."""
+    body = {"model": LLM, "input": "hello"}
+    r = httpx.post(fake.url + path, json=body, timeout=30)
+    assert (r.status_code, r.json()) == (
+        400,
+        {
+            "error": {
+                "message": 'Failed to load model "qwen/qwen3-4b@q4_k_m". Error: Model is not embedding.',
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }
+        },
+    )
+    assert fake.home.instances() == []  # refused before any load
+    assert httpx.post(fake.url + "/api/v1/models/load", json={"model": LLM}).status_code == 200
+    r = httpx.post(fake.url + path, json=body, timeout=30)
+    assert (r.status_code, r.json()) == (
+        400,
+        {"error": NO_MODELS_LOADED},
+    )
+
+
+def test_token_arrays_as_embedding_input_are_refused(fake: FakeLMStudio) -> None:
+    """Row 15: bug-tracker #692 (0.3.16) logs "'input' field must be a string or an array of strings"."""
+    for value in ([2485, 1129], [[2485, 1129], [11921]]):
+        r = httpx.post(fake.base_url + "/embeddings", json={"model": EMBED, "input": value}, timeout=30)
+        assert r.status_code == 400
+        assert r.json()["error"]["message"] == "'input' field must be a string or an array of strings"
+    r = httpx.post(fake.base_url + "/embeddings", json={"model": EMBED, "input": ["a", "b"]}, timeout=30)
+    assert r.status_code == 200 and len(r.json()["data"]) == 2
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_one_llm_loaded_serves_an_unknown_name_jit_on_or_off(tmp_path, jit: bool) -> None:
+    """§4.3 / row 39: bug-tracker #619 (0.3.14), #1217 (0.3.31, JIT on), 2026 conformance reports
+    (model "this-model-does-not-exist-openai-conformance-test" answered by the loaded gemma). An
+    embedding model loaded beside it does not count; none or two LLMs keep the 400."""
+    with FakeLMStudio(home=tmp_path / "home", jit=jit) as fake:
+        messages = [{"role": "user", "content": "hi"}]
+        name = "this-model-does-not-exist-openai-conformance-test"
+        fake.home.load(EMBED)
+        r = chat(fake, messages, model=name)
+        assert r.status_code == 400  # no LLM loaded
+        fake.home.load(LLM)
+        r = chat(fake, messages, model=name)
+        assert r.status_code == 200 and r.json()["model"] == LLM
+        fake.home.load(OTHER)
+        r = chat(fake, messages, model=name)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found"

@@ -470,3 +470,14 @@ def test_context_overflow_is_a_prediction_error(client: lms.Client) -> None:
     with pytest.raises(lms.LMStudioServerError, match="greater than the context length"):
         model.respond("word " * 2000)
     assert model.respond("short").stats.stop_reason == "eosFound"
+
+
+def test_a_20000_word_prompt_overflows_a_4096_context(client: lms.Client) -> None:
+    """Issue 14's acceptance on the SDK dialect (the REST dialects: test_context_overflow.py):
+    llama.cpp's refusal as LM Studio 0.4.x passes it on (Gitlawb/openclaude#353)."""
+    model = client.llm.load_new_instance(SMALL, "ctx4096", config={"contextLength": 4096})
+    prompt = " ".join(f"word{i}" for i in range(20_000))
+    with pytest.raises(lms.LMStudioServerError, match=r"\(n_keep: \d+>= n_ctx: 4096\)"):
+        model.respond(prompt)
+    with pytest.raises(lms.LMStudioServerError, match=r"n_ctx: 4096"):
+        model.complete(prompt)

@@ -90,6 +90,40 @@ def test_settings_flags_and_custom_catalog(tmp_path: Path) -> None:
         stop(proc)
 
 
+def test_lmstudio_version_is_reported_everywhere(tmp_path: Path) -> None:
+    """Fidelity review row 2: `package` is "lmstudio"; the version is the one asked for, also in
+    what the fake `lms daemon` reads from the same home."""
+    home = tmp_path / "h"
+    proc, url = start("--port", "0", "--home", str(home), "--lmstudio-version", "0.4.26+1")
+    try:
+        assert httpx.get(url + "/lms-status").json() == {"package": "lmstudio", "version": "0.4.26+1"}
+        daemon = subprocess.run(
+            [sys.executable, "-m", "fake_lms", "daemon", "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "LMS_FAKE_HOME": str(home)},
+        )
+        assert json.loads(daemon.stdout)["status"] == "running"
+        up = subprocess.run(
+            [sys.executable, "-m", "fake_lms", "daemon", "up", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "LMS_FAKE_HOME": str(home)},
+        )
+        assert json.loads(up.stdout)["version"] == "0.4.26+1"
+    finally:
+        stop(proc)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fake_lms", "serve", "--port", "0", "--lmstudio-version", "newest"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 2 and "lmstudio_version must look like 0.4.24+1" in bad.stderr
+
+
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
