@@ -86,9 +86,11 @@ class LMStudioSession:
         return self._planned
 
     def server(self) -> LMStudioServer:
-        if self._server is None and self._unavailable is None:
-            from pytest_lmstudio import server as server_mod
+        """The run's server; raises :class:`Unavailable` when there is none, or when the run's
+        shared fake has exited since (checked on every call: a test is told before it runs)."""
+        from pytest_lmstudio import server as server_mod
 
+        if self._server is None and self._unavailable is None:
             try:
                 self._server = server_mod.obtain(self.settings, self.run)
             except Unavailable as exc:
@@ -96,16 +98,25 @@ class LMStudioSession:
             else:
                 if self._server.is_fake:
                     self._env_backup = server_mod.activate_fake_environment(self._server)
+        if self._unavailable is None and self._server is not None:
+            ended = server_mod.fake_exit(self._server, self.run)
+            if ended is not None:
+                self._unavailable = server_mod.exited(ended)
         if self._unavailable is not None:
             raise self._unavailable
         assert self._server is not None
         return self._server
 
+    def has_server(self) -> bool:
+        """Whether this process has obtained the run's server (or learnt there is none)."""
+        return self._server is not None or self._unavailable is not None
+
     def models(self) -> ModelManager:
+        server = self.server()  # a model of a fake that died is not ready, even if prepared before
         if self._models is None:
             from pytest_lmstudio.models import ModelManager
 
-            self._models = ModelManager(self.server(), self.settings, self.run)
+            self._models = ModelManager(server, self.settings, self.run)
         return self._models
 
     def finish(self) -> None:
@@ -119,18 +130,17 @@ class LMStudioSession:
         recorded = self.run.read(server_mod.SERVER_FILE)
         if recorded and recorded.get("status") == "ok":
             server = LMStudioServer(**recorded["server"])
-            with contextlib.suppress(Exception):
-                end = models_mod.unload_run_models(server, self.settings, self.run)
-                self.cleanup_lines.extend(report.end_of_run_lines(end, self.settings))
+            if server_mod.fake_exit(server, self.run) is None:  # a dead fake has nothing to unload
+                with contextlib.suppress(Exception):
+                    end = models_mod.unload_run_models(server, self.settings, self.run)
+                    self.cleanup_lines.extend(report.end_of_run_lines(end, self.settings))
             others = _other_runs(server, self.run) if server.started_by_run else 0
             if others:
                 self.cleanup_lines.append(
                     f"left LM Studio's server running: {others} other pytest run(s) on this machine use it"
                 )
             else:
-                stopped = server_mod.release(self.run)
-                if stopped:
-                    self.cleanup_lines.append(stopped)
+                self.cleanup_lines.extend(server_mod.release(self.run))
 
     def restore(self) -> None:
         if self._env_backup is not None:
@@ -339,7 +349,11 @@ def lmstudio_server(pytestconfig: pytest.Config) -> LMStudioServer:
     """``LMStudioServer``: the LM Studio this run talks to (found, started with ``lms``, or the
     bundled fake): ``.url`` (root), ``.base_url`` (``/v1``), ``.mode``, ``.version``, ``.home`` (fake).
     Skips (or fails, with ``--lmstudio-require``) the test when none is available."""
-    session = _session(pytestconfig)
+    return _run_server(_session(pytestconfig))
+
+
+def _run_server(session: LMStudioSession) -> LMStudioServer:
+    """The run's server, or skip (fail under --lmstudio-require) with the reason there is none."""
     try:
         return session.server()
     except Unavailable as exc:
@@ -376,8 +390,8 @@ def _lmstudio_endpoint(request: pytest.FixtureRequest) -> LMStudioServer:
         unavailable(session, exc)
     if found is not None:
         return found
-    server: LMStudioServer = request.getfixturevalue("lmstudio_server")
-    return server
+    request.getfixturevalue("lmstudio_server")
+    return _run_server(session)  # the session fixture is cached: ask again whether the fake still runs
 
 
 def _ensure_model(request: pytest.FixtureRequest, key: str, ttl: int | None = None) -> LMStudioModel:
@@ -395,7 +409,12 @@ def _ensure_model(request: pytest.FixtureRequest, key: str, ttl: int | None = No
 
 @pytest.fixture(autouse=True)
 def _lmstudio_marker(request: pytest.FixtureRequest) -> None:
-    """Tests marked ``@pytest.mark.lmstudio`` get the server (or skip) and their models."""
+    """Tests marked ``@pytest.mark.lmstudio`` get the server (or skip) and their models. A test using
+    ``lmstudio_server`` (cached for the session) is told, before it runs, when the run's shared fake
+    has exited since it was obtained."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is not None and session.has_server() and "lmstudio_server" in request.fixturenames:
+        _run_server(session)
     if request.node.get_closest_marker("lmstudio") is None:
         return
     request.getfixturevalue("_lmstudio_endpoint")

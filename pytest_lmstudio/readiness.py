@@ -23,6 +23,7 @@ class Probe:
 
 
 _OPENER: Any = None
+MAX_PROBE_BYTES = 1 << 20  # LM Studio's probe answers are a few bytes
 
 
 def _get_json(url: str, timeout: float) -> tuple[int, object]:
@@ -31,9 +32,17 @@ def _get_json(url: str, timeout: float) -> tuple[int, object]:
 
     if _OPENER is None:
         _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    deadline = time.monotonic() + timeout  # for the whole answer: a trickle cannot stretch a probe
     request = urllib.request.Request(url, headers={"Accept": JSON_TYPE})
     with _OPENER.open(request, timeout=timeout) as response:
-        return response.status, json.loads(response.read() or b"null")
+        body = b""
+        while chunk := response.read1(65536):
+            body += chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no whole answer within {timeout:g} s")
+            if len(body) > MAX_PROBE_BYTES:
+                raise ValueError(f"{url} answered more than {MAX_PROBE_BYTES} bytes: not LM Studio's probe")
+        return response.status, json.loads(body or b"null")
 
 
 def probe(root: str, timeout: float = 1.0) -> Probe:

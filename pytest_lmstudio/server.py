@@ -7,6 +7,10 @@
   The fake ``lms`` is put first on ``PATH`` (and ``LMS_FAKE_HOME`` set) for the run.
 * **auto**: live when reachable, else fake.
 
+A fake that exits during the run (killed, crashed) is not restarted: every test after it is told
+that it exited, with the last line of its log, and the summary says it had already exited instead
+of claiming to have stopped it.
+
 The outcome (a server, or the reason there is none) is written to the run directory, so every
 worker gets the same answer and the work is done once.
 """
@@ -30,6 +34,9 @@ from pytest_lmstudio.rundir import LockTimeout, RunDir
 from pytest_lmstudio.settings import Settings
 
 SERVER_FILE = "server.json"
+FAKE_LOG = "fake-server.log"  # the bundled fake's stderr, in the run directory
+EXIT_FILE = "fake-exit.json"  # how the run's fake ended, once a process of the run found it gone
+LOG_TAIL_LINES = 5
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # fake servers this process started
 FAKE_START_TIMEOUT = 30.0
 LIVE_START_TIMEOUT = 60.0
@@ -199,7 +206,7 @@ def start_fake(run: RunDir, port: int | None = None, version: str | None = None)
     ``port`` (``None``: a free one), reporting LM Studio ``version`` (``None``: the fake's own)."""
     home = run.path / "fake-home"
     bin_dir = run.path / "bin"
-    log_file = run.path / "fake-server.log"
+    log_file = run.path / FAKE_LOG
     bin_dir.mkdir(exist_ok=True)
     install_fake_lms(bin_dir, home)
     with open(log_file, "wb") as log:
@@ -304,29 +311,108 @@ def restore_environment(previous: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
+# -- a fake that died -----------------------------------------------------------------------------
+
+
+def fake_running(pid: int) -> bool:
+    """Is ``pid`` still the bundled fake? (A reused pid is not: never signal or trust one.)"""
+    from fake_lms.procs import is_fake_server, pid_alive
+
+    return pid_alive(pid) and is_fake_server(pid)
+
+
+def fake_exit(server: LMStudioServer, run: RunDir) -> dict[str, Any] | None:
+    """``None`` while the run's own fake serves (or the server is not one); once it has exited, what
+    is known of its end. The first process of the run to find it gone records that, so every worker
+    and the summary tell the same story."""
+    if not (server.is_fake and server.started_by_run and server.pid) or fake_running(server.pid):
+        return None
+    with run.locked():
+        record: dict[str, Any] | None = run.read(EXIT_FILE)
+        if record is None or record.get("pid") != server.pid:
+            record = {
+                "pid": server.pid,
+                "url": server.url,
+                "status": _exit_status(server.pid),
+                "tail": _log_lines(run.path / FAKE_LOG),
+                "noticed_by": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            }
+            run.write(EXIT_FILE, record)
+    return record
+
+
+def exited(record: dict[str, Any]) -> Unavailable:
+    """Why the tests after the fake's death cannot run: it exited, how, and its last log line."""
+    status = f" ({record['status']})" if record.get("status") else ""
+    tail = record.get("tail") or []
+    last = f"; the last line of its log: {tail[-1]!r}" if tail else "; its log is empty"
+    return Unavailable(
+        f"the bundled fake LM Studio (pid {record['pid']}) exited during the run{status} and no longer "
+        f"answers at {record['url']}{last}",
+        "Find what ended it (a test or the application killing processes, or an error at the end of "
+        "its log, shown in the LM Studio summary) and run again; it is not restarted, as a new fake "
+        "would hide what stopped it and lack what the run set up",
+        kind="fake-exited",
+        detail="\n".join(tail),
+    )
+
+
+def exit_lines(record: dict[str, Any]) -> list[str]:
+    """The summary's account of a fake that died before the end: never "stopped"."""
+    status = f" ({record['status']})" if record.get("status") else ""
+    tail = record.get("tail") or []
+    head = f"the bundled fake LM Studio (pid {record['pid']}) had already exited{status}: nothing to stop"
+    if not tail:
+        return [head + "; its log is empty"]
+    return [head + "; its log ends with:", *(f"  {line}" for line in tail)]
+
+
+def _exit_status(pid: int) -> str:
+    """How the fake ended, when this process started it (only a parent learns a child's exit status)."""
+    child = _CHILDREN.get(pid)
+    code = child.poll() if child is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _log_lines(log_file: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        text = log_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line.rstrip() for line in text.strip().splitlines()[-lines:]]
+
+
 # -- releasing -----------------------------------------------------------------------------------
 
 
-def release(run: RunDir) -> str | None:
-    """Stop the server if this run started it (controller only). Returns what was done."""
+def release(run: RunDir) -> list[str]:
+    """Stop the server if this run started it (controller only). Returns what was done, in the
+    summary's words: a fake that had already exited is reported as such, not as stopped."""
     recorded = run.read(SERVER_FILE)
     if not recorded or recorded.get("status") != "ok":
-        return None
+        return []
     server = LMStudioServer(**recorded["server"])
     if not server.started_by_run:
-        return None
+        return []
     if server.is_fake and server.pid:
-        from fake_lms.procs import is_fake_server, pid_alive
-
-        if pid_alive(server.pid) and is_fake_server(server.pid):  # never signal a reused pid
-            _terminate(server.pid)
-        return f"stopped the bundled fake LM Studio (pid {server.pid})"
+        record = fake_exit(server, run)
+        if record is not None:
+            _CHILDREN.pop(server.pid, None)
+            return exit_lines(record)
+        _terminate(server.pid)
+        return [f"stopped the bundled fake LM Studio (pid {server.pid})"]
     lms = server.extra.get("lms")
     if lms:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run([lms, "server", "stop"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-        return "stopped LM Studio's server (`lms server stop`), which this run had started"
-    return None
+        return ["stopped LM Studio's server (`lms server stop`), which this run had started"]
+    return []
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:

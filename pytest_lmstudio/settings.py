@@ -74,7 +74,12 @@ OPTIONS: tuple[Option, ...] = (
         "idle TTL in seconds for models the run loads, so a crashed run frees memory (default: 900)",
         900,
     ),
-    Option("timeout", "float", f"request timeout in seconds (default: {DEFAULT_TIMEOUT:g})", DEFAULT_TIMEOUT),
+    Option(
+        "timeout",
+        "float",
+        f"deadline in seconds for each whole request, streams included (default: {DEFAULT_TIMEOUT:g})",
+        DEFAULT_TIMEOUT,
+    ),
     Option(
         "keep-loaded", "bool", "leave the models the run loaded in memory at the end (default: off)", False
     ),

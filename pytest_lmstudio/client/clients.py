@@ -2,7 +2,10 @@
 
 Both clients have the same methods (the async ones are coroutines, ``stream`` an async iterator).
 The protocol logic lives in :mod:`pytest_lmstudio.client.flows` and :mod:`pytest_lmstudio.client.sse`;
-this module only sends requests and maps transport failures to :mod:`pytest_lmstudio.errors`.
+this module only sends requests and maps transport failures to :mod:`pytest_lmstudio.errors`. The
+timeout is a deadline for each whole request, streamed answers included
+(:mod:`pytest_lmstudio.client.deadline`): the answer is read chunk by chunk and the deadline checked
+as each chunk arrives, so a server trickling bytes cannot stretch a request past it.
 
 Settings come from arguments first, then the environment (see
 :class:`~pytest_lmstudio.client.config.ClientConfig`)::
@@ -18,13 +21,14 @@ import asyncio
 import dataclasses
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from pytest_lmstudio.client import flows
 from pytest_lmstudio.client.config import JSON_TYPE, ClientConfig
+from pytest_lmstudio.client.deadline import Deadline
 from pytest_lmstudio.client.flows import Call, Context, Flow, Notify, Op, Sleep, interpret_response
 from pytest_lmstudio.client.results import (
     ChatResult,
@@ -40,7 +44,7 @@ from pytest_lmstudio.client.results import (
     TextDelta,
     ToolCallDelta,
 )
-from pytest_lmstudio.client.sse import ChatStreamAccumulator, SSEDecoder
+from pytest_lmstudio.client.sse import ChatStreamAccumulator, LineSplitter, SSEDecoder
 from pytest_lmstudio.client.urls import ServerURLs
 from pytest_lmstudio.errors import (
     LMStudioError,
@@ -160,15 +164,8 @@ class _ClientBase:
                 url=url,
                 model=call.model,
             )
-        if isinstance(exc, httpx.TimeoutException):
-            during = f" after {chunks} streamed chunk(s)" if chunks else ""
-            return LMStudioTimeout(
-                f"{where} did not answer {request} within {self._seconds(call):g} s{during}: a model may"
-                f" still be loading or generating. Raise the timeout (timeout=...) or check `lms ps`.",
-                method=call.method,
-                url=url,
-                model=call.model,
-            )
+        if isinstance(exc, httpx.TimeoutException):  # one wait as long as the whole deadline
+            return self._deadline_error(call, chunks)
         if chunks is not None:
             return StreamError(
                 f"The stream of {request} from {where} broke after {chunks} chunk(s)"
@@ -184,6 +181,25 @@ class _ClientBase:
             f" LM Studio is still running (`lms server status`) and look at `lms log stream`.",
             method=call.method,
             url=url,
+            model=call.model,
+        )
+
+    def _deadline_error(self, call: Call, chunks: int | None = None) -> LMStudioTimeout:
+        """The request's deadline passed: say so, how long it was, and where it is set."""
+        where = f"LM Studio at {self.base_url}"
+        during = f", after {chunks} streamed chunk(s)" if chunks else ""
+        source = (
+            "this call's own deadline"
+            if call.timeout is not None
+            else "set with timeout=..., or --lmstudio-timeout in a pytest run"
+        )
+        return LMStudioTimeout(
+            f"{where} did not finish {call.method} {call.path} within {self._seconds(call):g} s{during}:"
+            f" the deadline for the whole request, streamed answers included ({source}), was hit. A"
+            f" model may still be loading or generating, or the server is trickling its answer. Raise"
+            f" the timeout, or check `lms ps` and `lms log stream`.",
+            method=call.method,
+            url=self.urls.join(call.path),
             model=call.model,
         )
 
@@ -278,13 +294,32 @@ def _is_event_stream(response: httpx.Response) -> bool:
     return "text/event-stream" in response.headers.get("content-type", "")
 
 
+def _feed(lines: list[str], decoder: SSEDecoder, acc: ChatStreamAccumulator) -> Iterator[StreamEvent]:
+    """The events the stream's next lines complete; nothing after its ``[DONE]``."""
+    for line in lines:
+        for message in decoder.feed_line(line):
+            yield from acc.feed(message)
+        if acc.done:
+            return
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    """The stream's next chunk, or ``None`` at its end (a coroutine, for ``asyncio.wait_for``)."""
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
 class LMStudioClient(_ClientBase):
     """Blocking client. Use as a context manager (or call :meth:`close`); one pooled connection set.
 
     ``base_url`` may be the server root or end in ``/v1``; ``api_key`` is sent as
     ``Authorization: Bearer``; ``default_model`` is used when a call gives no ``model`` (when neither
-    is set, no ``model`` field is sent and LM Studio picks its loaded model); ``timeout`` is the read
-    timeout in seconds (default 120), ``connect_timeout`` the connect timeout (default 5).
+    is set, no ``model`` field is sent and LM Studio picks its loaded model); ``timeout`` is the
+    deadline in seconds for each whole request, a streamed answer included (default 120; checked
+    as each chunk arrives, and no wait for a byte lasts longer), ``connect_timeout`` the connect
+    timeout (default 5).
     ``http_client`` lets you pass your own ``httpx.Client`` (it is not closed by :meth:`close`).
     """
 
@@ -332,17 +367,26 @@ class LMStudioClient(_ClientBase):
         if isinstance(op, Notify):
             return op.callback(op.value)
         url = self.urls.join(op.path)
+        deadline = Deadline.start(self._seconds(op))
         try:
-            response = self._http.request(
-                op.method,
-                url,
-                json=op.body,
-                headers=self._headers,
-                timeout=self._request_timeout(op),
-            )
+            with self._http.stream(
+                op.method, url, json=op.body, headers=self._headers, timeout=self._request_timeout(op)
+            ) as response:
+                content = self._read(response, deadline, op)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, op) from exc
-        return interpret_response(response.status_code, response.content, call=op, url=url, ctx=self._ctx)
+        return interpret_response(response.status_code, content, call=op, url=url, ctx=self._ctx)
+
+    def _read(self, response: httpx.Response, deadline: Deadline, call: Call) -> bytes:
+        """The whole body, checking the deadline as each chunk arrives."""
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            if deadline.passed():
+                raise self._deadline_error(call)
+            body += chunk
+        if deadline.passed():
+            raise self._deadline_error(call)
+        return bytes(body)
 
     def _run(self, flow: Flow[T]) -> T:
         try:
@@ -480,6 +524,8 @@ class LMStudioClient(_ClientBase):
     def _stream(self, call: Call, acc: ChatStreamAccumulator) -> Iterator[StreamEvent]:
         url = self.urls.join(call.path)
         decoder = SSEDecoder()
+        lines = LineSplitter()
+        deadline = Deadline.start(self._seconds(call))  # for the whole stream, not each read
         started = False
         try:
             with self._http.stream(
@@ -487,21 +533,24 @@ class LMStudioClient(_ClientBase):
             ) as response:
                 started = True
                 if response.status_code != 200 or not _is_event_stream(response):
-                    data = interpret_response(
-                        response.status_code, response.read(), call=call, url=url, ctx=self._ctx
-                    )
+                    content = self._read(response, deadline, call)
+                    status = response.status_code
+                    data = interpret_response(status, content, call=call, url=url, ctx=self._ctx)
                     yield from _result_as_events(
                         ChatResult.from_api(data, response_format=acc.response_format)
                     )
                     return
-                for line in response.iter_lines():
-                    for message in decoder.feed_line(line):
-                        yield from acc.feed(message)
+                for chunk in response.iter_bytes():
+                    if deadline.passed():
+                        raise self._deadline_error(call, acc.chunks)
+                    yield from _feed(lines.feed(chunk), decoder, acc)
                     if acc.done:
                         break
                 else:
-                    for message in decoder.flush():
-                        yield from acc.feed(message)
+                    yield from _feed(lines.flush(), decoder, acc)
+                    if not acc.done:
+                        for message in decoder.flush():
+                            yield from acc.feed(message)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, call, chunks=acc.chunks if started else None) from exc
         yield acc.finish()
@@ -582,17 +631,36 @@ class AsyncLMStudioClient(_ClientBase):
                 result = await result
             return result
         url = self.urls.join(op.path)
+        deadline = Deadline.start(self._seconds(op))
+        request = self._http.build_request(
+            op.method, url, json=op.body, headers=self._headers, timeout=self._request_timeout(op)
+        )
         try:
-            response = await self._http.request(
-                op.method,
-                url,
-                json=op.body,
-                headers=self._headers,
-                timeout=self._request_timeout(op),
-            )
+            response = await self._within(self._http.send(request, stream=True), deadline, op)
+            try:
+                content = await self._read(response, deadline, op)
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise self._transport_error(exc, op) from exc
-        return interpret_response(response.status_code, response.content, call=op, url=url, ctx=self._ctx)
+        return interpret_response(response.status_code, content, call=op, url=url, ctx=self._ctx)
+
+    async def _within(
+        self, step: Awaitable[T], deadline: Deadline, call: Call, chunks: int | None = None
+    ) -> T:
+        """``step``, cancelled when the request's deadline passes while it waits."""
+        try:
+            return await asyncio.wait_for(step, deadline.left())
+        except asyncio.TimeoutError:
+            raise self._deadline_error(call, chunks) from None
+
+    async def _read(self, response: httpx.Response, deadline: Deadline, call: Call) -> bytes:
+        """The whole body, within the deadline."""
+        body = bytearray()
+        chunks = response.aiter_bytes()
+        while (chunk := await self._within(_next_chunk(chunks), deadline, call)) is not None:
+            body += chunk
+        return bytes(body)
 
     async def _run(self, flow: Flow[T]) -> T:
         try:
@@ -718,31 +786,46 @@ class AsyncLMStudioClient(_ClientBase):
     async def _stream(self, call: Call, acc: ChatStreamAccumulator) -> AsyncIterator[StreamEvent]:
         url = self.urls.join(call.path)
         decoder = SSEDecoder()
+        lines = LineSplitter()
+        deadline = Deadline.start(self._seconds(call))  # for the whole stream, not each read
+        request = self._http.build_request(
+            call.method, url, json=call.body, headers=self._headers, timeout=self._request_timeout(call)
+        )
         started = False
         try:
-            async with self._http.stream(
-                call.method, url, json=call.body, headers=self._headers, timeout=self._request_timeout(call)
-            ) as response:
-                started = True
+            response = await self._within(self._http.send(request, stream=True), deadline, call)
+            started = True
+            try:
                 if response.status_code != 200 or not _is_event_stream(response):
                     data = interpret_response(
-                        response.status_code, await response.aread(), call=call, url=url, ctx=self._ctx
+                        response.status_code,
+                        await self._read(response, deadline, call),
+                        call=call,
+                        url=url,
+                        ctx=self._ctx,
                     )
                     for event in _result_as_events(
                         ChatResult.from_api(data, response_format=acc.response_format)
                     ):
                         yield event
                     return
-                async for line in response.aiter_lines():
-                    for message in decoder.feed_line(line):
-                        for event in acc.feed(message):
+                chunks = response.aiter_bytes()
+                while True:
+                    chunk = await self._within(_next_chunk(chunks), deadline, call, acc.chunks)
+                    if chunk is None:
+                        for event in _feed(lines.flush(), decoder, acc):
                             yield event
+                        if not acc.done:
+                            for message in decoder.flush():
+                                for event in acc.feed(message):
+                                    yield event
+                        break
+                    for event in _feed(lines.feed(chunk), decoder, acc):
+                        yield event
                     if acc.done:
                         break
-                else:
-                    for message in decoder.flush():
-                        for event in acc.feed(message):
-                            yield event
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise self._transport_error(exc, call, chunks=acc.chunks if started else None) from exc
         yield acc.finish()

@@ -1,13 +1,15 @@
 """Server-sent events, parsed by hand, and the accumulator that turns chat-completion chunks into
 deltas and a final :class:`~pytest_lmstudio.client.results.ChatResult`.
 
-Both are sans-IO: feed them lines / events, they return what they decoded. The sync and async
-clients share them.
+All are sans-IO: feed them bytes / lines / events, they return what they decoded. The sync and
+async clients share them.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,37 @@ from pytest_lmstudio.client.results import (
 )
 from pytest_lmstudio.errors import StreamError, parse_error_body
 
-__all__ = ["ChatStreamAccumulator", "SSEDecoder", "SSEMessage"]
+__all__ = ["ChatStreamAccumulator", "LineSplitter", "SSEDecoder", "SSEMessage"]
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # SSE's line endings (not str.splitlines', which has more)
+
+
+class LineSplitter:
+    """Bytes in, complete lines out (without their endings), however the chunks cut them: the
+    drivers read a stream chunk by chunk, so that they see every byte arrive (and their deadline
+    with it), not only whole lines."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        text = self._pending + self._decoder.decode(chunk)
+        held = ""
+        if text.endswith("\r"):  # maybe the first half of a CRLF: decided by the next chunk
+            text, held = text[:-1], "\r"
+        lines = _LINE_END.split(text)
+        self._pending = lines.pop() + held
+        return lines
+
+    def flush(self) -> list[str]:
+        """At the end of the stream: the last line, if it had no line ending."""
+        text = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        lines = _LINE_END.split(text)
+        if lines[-1] == "":
+            lines.pop()
+        return lines
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,21 @@ def test_wait_times_out_with_the_last_reason() -> None:
         readiness.wait_until(
             lambda: readiness.Probe(False, detail="refused"), timeout=0.2, what="x", interval=0.05
         )
+
+
+def test_probe_of_a_trickling_server_ends_at_its_deadline() -> None:
+    """The probe's timeout bounds the whole answer, not each read (issue 16): a server trickling
+    its greeting one byte per 0.2 s, for 20 s, is given up on after the 1 s timeout."""
+    import time
+
+    import _trickle
+
+    proc, url = _trickle.start(interval=0.2, limit=20, probes=True)
+    try:
+        started = time.monotonic()
+        found = readiness.probe(url, timeout=1.0)
+        assert time.monotonic() - started < 10  # a generous bound, far below the trickle's 20 s
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert not found.up and "no whole answer within 1 s" in found.detail
