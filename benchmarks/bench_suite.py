@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-MODEL = "qwen/qwen3-4b"
+MODEL = "google/gemma-3-1b"  # does not reason: every token of the workload is content
 CANNED = json.dumps(
     {
         "id": "chatcmpl-1",

@@ -637,6 +637,9 @@ def _request_events(record: dict[str, Any]) -> list[dict[str, Any]]:
     method, path = str(record.get("method", "GET")), str(record.get("path", "/"))
     content = f"Received request: {method} to {path}"
     out = [{"timestamp": timestamp, "data": {"type": "server.log", "content": content, "level": "info"}}]
+    for warning in record.get("warnings") or ():  # e.g. a reasoning setting's fallback
+        warn = {"type": "server.log", "content": str(warning), "level": "warn"}
+        out.append({"timestamp": timestamp, "data": warn})
     model = record.get("model")
     if path in REST_PREDICTION_PATHS and isinstance(model, str) and record.get("status") == 200:
         data_in = {"type": "llm.prediction.input", "input": "", "modelPath": model, "modelIdentifier": model}

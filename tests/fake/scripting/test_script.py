@@ -64,7 +64,11 @@ def test_doc_reply_text(lmstudio_fake: FakeLMStudio) -> None:
     assert r.choices[0].message.content == "Paris is the capital of France."
     # streamed, the same text arrives token by token, and usage counts it
     assert ask_streamed(client, "Capital of France?") == "Paris is the capital of France."
-    assert r.usage is not None and r.usage.completion_tokens == 7
+    # qwen3 reasons by default (fidelity review §2 row 7): the script is the content, the model's
+    # reasoning comes before it and counts as completion tokens too
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    reasoning_tokens = r.usage.completion_tokens_details.reasoning_tokens or 0
+    assert reasoning_tokens > 0 and r.usage.completion_tokens == 7 + reasoning_tokens
 
 
 def test_doc_reply_queue(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
@@ -181,7 +185,9 @@ def test_reply_tool_call_on_responses_api(client: openai.OpenAI, lmstudio_fake: 
     lmstudio_fake.reply_tool_call("get_weather", {"city": "Lima"})
     tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL["function"]["parameters"]}
     r = client.responses.create(model=LLM, input="Lima?", tools=[tool])
-    call = r.output[0]
+    # qwen3 reasons first, by default (fidelity review §2 row 7; earendil-works/pi#4191)
+    assert [item.type for item in r.output] == ["reasoning", "function_call"]
+    call = r.output[1]
     assert call.type == "function_call" and call.name == "get_weather"
     assert json.loads(call.arguments) == {"city": "Lima"}
 
@@ -206,9 +212,27 @@ def test_max_tokens_still_applies_to_scripted_text(
 ) -> None:
     lmstudio_fake.reply("one two three four five")
     r = client.chat.completions.create(
-        model=LLM, messages=[{"role": "user", "content": "count"}], max_tokens=2
+        model=OTHER, messages=[{"role": "user", "content": "count"}], max_tokens=2
     )
     assert (r.choices[0].message.content, r.choices[0].finish_reason) == ("one two", "length")
+
+
+def test_a_reasoning_model_reasons_before_scripted_text_within_max_tokens(
+    client: openai.OpenAI, lmstudio_fake: FakeLMStudio
+) -> None:
+    """The scripted text is the content; a reasoning model still reasons first, and its reasoning
+    counts against max_tokens (fidelity review §4.2; mrdushidush/claudette#200: at a small limit,
+    reasoning deltas only and finish_reason "length")."""
+    lmstudio_fake.reply("one two three four five")
+    messages = [{"role": "user", "content": "count"}]
+    full = client.chat.completions.create(model=LLM, messages=messages)
+    assert full.usage is not None and full.usage.completion_tokens_details is not None
+    thinking = full.usage.completion_tokens_details.reasoning_tokens or 0
+    assert full.choices[0].message.content == "one two three four five" and thinking > 0
+    cut = client.chat.completions.create(model=LLM, messages=messages, max_tokens=thinking + 2)
+    assert (cut.choices[0].message.content, cut.choices[0].finish_reason) == ("one two", "length")
+    spent = client.chat.completions.create(model=LLM, messages=messages, max_tokens=thinking)
+    assert (spent.choices[0].message.content, spent.choices[0].finish_reason) == ("", "length")
 
 
 # --------------------------------------------------------------------------------------------
