@@ -155,6 +155,7 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
             reasoning=decided,
             scripted_text=scripted_text,
             scripted_tool_calls=script.tool_calls if script is not None else None,
+            scripted_reasoning=script.reasoning if script is not None else None,
         )
     ctx.touch(res)
     ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
