@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
-MODEL = "qwen/qwen3-4b"
+MODEL = "google/gemma-3-1b"  # does not reason: every token of the workload is content
 PLAIN_PROMPT = "What is the capital of France? Answer in one short sentence, please."
 # long enough that the echoed reply has more than 50 tokens, so max_tokens=50 cuts it to exactly 50
 STREAM_PROMPT = (

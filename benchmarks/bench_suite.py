@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_server  # noqa: E402  (a sibling script: how to start servers and capture the fake's bytes)
 
-MODEL = "qwen/qwen3-4b"
+MODEL = "google/gemma-3-1b"  # does not reason: every token of the workload is content
 CANNED = json.dumps(
     {
         "id": "chatcmpl-1",

@@ -27,7 +27,7 @@ from fake_lms.core import exchange, mcp
 from fake_lms.core.context import Context, PendingLoad, Resolved
 from fake_lms.core.downloads import DownloadJob
 from fake_lms.core.exchange import Ask
-from fake_lms.model import engine
+from fake_lms.model import engine, reasoning
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
     IdentifierInUse,
@@ -428,10 +428,7 @@ def _reasoning_on(spec: ModelSpec, setting: str | None) -> bool:
     (Deno2026/comfyui-deno-custom-nodes#24); a setting the model does not offer names the ones it
     does (abdulmominsakib/localmind#75); both ``code: "invalid_value"``."""
     if setting is None:
-        return (spec.reasoning_default or (spec.reasoning[0] if spec.reasoning else None)) not in (
-            None,
-            "off",
-        )
+        return reasoning.reasons_by_default(spec)
     if not spec.reasoning:
         raise _error(
             400,
@@ -539,8 +536,8 @@ def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     top_k = body.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, float))):
         raise _invalid_type("top_k", "an integer")
-    reasoning = body.get("reasoning")
-    if reasoning is not None and reasoning not in REASONING_OPTIONS:
+    setting = body.get("reasoning")
+    if setting is not None and setting not in REASONING_OPTIONS:
         raise _error(
             400,
             "'reasoning' must be one of " + ", ".join(f"'{o}'" for o in REASONING_OPTIONS),
@@ -570,7 +567,7 @@ def _chat_fields(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         "store": _bool(body, "store", True),
         "max_output_tokens": _int(body, "max_output_tokens", minimum=0),
         "context_length": _int(body, "context_length"),
-        "reasoning": reasoning,
+        "reasoning": setting,
         "ttl": _ttl(body),
         "servers": servers,
     }

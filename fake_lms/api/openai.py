@@ -19,7 +19,7 @@ from fake_lms.api.types import ApiRequest, Reply, SSEEvent, StreamItem, dumps, j
 from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
 from fake_lms.core.exchange import Ask
-from fake_lms.model import engine
+from fake_lms.model import engine, reasoning
 from fake_lms.model.catalog import ModelSpec
 
 DONE = SSEEvent("[DONE]")
@@ -161,21 +161,16 @@ def _json_schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
     raise ApiError(errors.json_object_rejected())
 
 
-def reasoning_requested(body: Mapping[str, Any]) -> Callable[[ModelSpec], bool]:
-    """Whether a model reasons for this request: a reasoning model does unless the request's
-    ``reasoning_effort`` (or ``reasoning.effort``) turns it off."""
-    return lambda spec: _reasoning_on(body, spec)
-
-
-def _reasoning_on(body: Mapping[str, Any], spec: ModelSpec) -> bool:
-    if not spec.reasoning:
-        return False
-    effort = body.get("reasoning_effort")
-    if effort is None and isinstance(body.get("reasoning"), dict):
-        effort = body["reasoning"].get("effort")
-    elif effort is None and isinstance(body.get("reasoning"), str):
-        effort = body["reasoning"]
-    return effort not in (None, "none", "off", False)
+def reasoning_requested(body: Mapping[str, Any]) -> Callable[[ModelSpec], reasoning.Choice]:
+    """The reasoning a request gets from a model: the model's default unless the request names a
+    setting (``reasoning_effort``, or ``reasoning.effort`` / a ``reasoning`` string) the model
+    offers; another setting falls back to the default with LM Studio's warning
+    (:mod:`fake_lms.model.reasoning`)."""
+    requested = body.get("reasoning_effort")
+    if requested is None:
+        nested = body.get("reasoning")
+        requested = nested.get("effort") if isinstance(nested, Mapping) else nested
+    return lambda spec: reasoning.choose(spec, requested)
 
 
 def _usage(gen: engine.Generation) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``lms log stream`` (spec §4.3): LM Studio's diagnostics stream, made from the fake server's request
 log (``<home>/server-logs/requests.jsonl``), followed like ``tail -f`` until SIGINT/SIGTERM.
 
-Each request line becomes a ``server.log`` event (``Received request: POST to /v1/...``); requests that
+Each request line becomes a ``server.log`` event (``Received request: POST to /v1/...``), and each of
+its ``warnings`` a ``server.log`` event of level ``warn``; requests that
 ran a prediction also become ``llm.prediction.input`` / ``llm.prediction.output`` events. The request
 log never holds bodies, so their ``input`` / ``output`` texts are empty (unless a record carries
 ``input`` / ``output`` fields); ``stats`` come from the logged token counts.
@@ -56,6 +57,9 @@ def events(record: dict[str, Any], ctx: Ctx) -> list[dict[str, Any]]:
             },
         }
     ]
+    for warning in record.get("warnings") or ():  # e.g. a reasoning setting's fallback
+        warn = {"type": "server.log", "content": str(warning), "level": "warn"}
+        out.append({"timestamp": timestamp, "data": warn})
     model = record.get("model")
     if path in PREDICTION_PATHS and model and record.get("status") == 200:
         spec = ctx.home.catalog.find(str(model))

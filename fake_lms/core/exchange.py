@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from fake_lms.core.context import Context, PendingLoad, Resolved
 from fake_lms.core.errors import ContextOverflow
 from fake_lms.core.slots import Claim
-from fake_lms.model import engine
+from fake_lms.model import engine, reasoning
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.info import instance_parallel
 from fake_lms.scripting.intents import StreamIntent
@@ -37,7 +37,8 @@ class Ask:
 
     ``messages`` are chat messages (for ``complete``, ``prompt`` is the raw text); ``reasoning``
     says whether the model reasons, given its spec (a dialect's own rule: ``reasoning_effort``,
-    ``thinking``, ``reasoning: "off"``...); ``tools_allowed`` whether the dialect can carry tool
+    ``thinking``, ``reasoning: "off"``...), as a bool or as a :class:`reasoning.Choice` whose
+    warning goes to the server log; ``tools_allowed`` whether the dialect can carry tool
     calls (a scripted tool call applies only there); ``wanted`` names the use in a wrong-model-type
     error ("chat completions", "responses", ...); ``record`` is what the server recorded of the
     request, for the test's script to match."""
@@ -52,7 +53,7 @@ class Ask:
     json_schema: Mapping[str, Any] | None = None
     max_tokens: int | None = None
     stop: Sequence[str] = ()
-    reasoning: Callable[[ModelSpec], bool] | bool = False
+    reasoning: Callable[[ModelSpec], bool | reasoning.Choice] | bool = False
     tools_allowed: bool = True
     ttl: Any = None
     context_length: int | None = None
@@ -68,6 +69,7 @@ class Exchange:
     generation: engine.Generation
     script: ScriptResult | None = field(default=None, repr=False)
     claim: Claim | None = field(default=None, repr=False)  # the slot its answer runs in
+    warnings: tuple[str, ...] = ()  # what LM Studio's server log warns of (a reasoning fallback)
 
     @property
     def identifier(self) -> str:
@@ -80,8 +82,12 @@ class Exchange:
 
     @property
     def notes(self) -> dict[str, Any] | None:
-        """What the request log says of the JIT load this exchange did, if any."""
-        return self.resolved.notes()
+        """What the request log says of the JIT load this exchange did and of the warnings it
+        gave, if any (``lms log stream`` shows the warnings as server-log lines)."""
+        notes = self.resolved.notes()
+        if self.warnings:
+            notes = {**(notes or {}), "warnings": list(self.warnings)}
+        return notes
 
     @property
     def delay(self) -> float:
@@ -132,12 +138,16 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
             tools_allowed=ask.tools_allowed,
         )
     scripted_text = script.text if script is not None else None
+    warnings: tuple[str, ...] = ()
     if ask.operation == "complete":
         gen = engine.generate_completion(
             res.spec, ask.prompt or "", max_tokens=ask.max_tokens, stop=ask.stop, scripted_text=scripted_text
         )
     else:
-        reasoning = ask.reasoning(res.spec) if callable(ask.reasoning) else ask.reasoning
+        decided = ask.reasoning(res.spec) if callable(ask.reasoning) else ask.reasoning
+        if isinstance(decided, reasoning.Choice):
+            warnings = (decided.warning,) if decided.warning else ()
+            decided = decided.on
         gen = engine.generate_chat(
             res.spec,
             ask.messages,
@@ -146,14 +156,15 @@ def generate(ctx: Context, ask: Ask, found: Resolved | PendingLoad | None = None
             json_schema=ask.json_schema,
             max_tokens=ask.max_tokens,
             stop=ask.stop,
-            reasoning=reasoning,
+            reasoning=decided,
             scripted_text=scripted_text,
             scripted_tool_calls=script.tool_calls if script is not None else None,
+            scripted_reasoning=script.reasoning if script is not None else None,
         )
     ctx.touch(res)
     ctx.stats.add_tokens(gen.prompt_tokens, gen.completion_tokens)
     claim = Claim(ctx.slots, res.identifier, instance_parallel(res.spec, res.instance))
-    return Exchange(res, gen, script, claim)
+    return Exchange(res, gen, script, claim, warnings)
 
 
 def check_context(ask: Ask, res: Resolved) -> None:

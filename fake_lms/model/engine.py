@@ -542,13 +542,18 @@ def generate_chat(
     reasoning: bool = False,
     scripted_text: str | None = None,
     scripted_tool_calls: Sequence[tuple[str, Any]] | None = None,
+    scripted_reasoning: str | None = None,
 ) -> Generation:
-    """Produce the reply to a chat request. ``scripted_*`` replace the default content.
+    """Produce the reply to a chat request. ``scripted_*`` replace the default content, and
+    ``scripted_reasoning`` the default reasoning of a model that reasons (``reasoning``).
 
     A reasoning model thinks first, and its thinking counts against ``max_tokens`` as in LM
     Studio: a small limit can be spent on reasoning alone, leaving no content and
     ``finish_reason: "length"`` (fidelity review §4.2)."""
-    think = reasoning_text(messages) if reasoning else ""
+    if not reasoning:
+        think = ""
+    else:
+        think = reasoning_text(messages) if scripted_reasoning is None else scripted_reasoning
     think_tokens = tokenize(think) if think else []
     if think_tokens and max_tokens is not None and max_tokens >= 0:
         if len(think_tokens) >= max_tokens:

@@ -24,6 +24,11 @@ from fake_lms.scripting.records import (
 from fake_lms.scripting.rules import MatchSpec
 
 
+def _with_reasoning(entry: dict[str, Any], reasoning: str | None) -> dict[str, Any]:
+    """A reply entry with its scripted reasoning, if any (the control API's JSON form)."""
+    return entry if reasoning is None else {**entry, "reasoning": reasoning}
+
+
 class ScriptingMethods:
     """Replies, faults and request assertions; subclasses provide ``_add`` and ``requests``.
 
@@ -42,13 +47,22 @@ class ScriptingMethods:
 
     # -- replies -------------------------------------------------------------------------------
     def reply(
-        self, text: str, *, match: MatchSpec = None, times: int | None = None, optional: bool = False
+        self,
+        text: str,
+        *,
+        match: MatchSpec = None,
+        times: int | None = None,
+        optional: bool = False,
+        reasoning: str | None = None,
     ) -> Any:
         """Answer matching chat / completion / responses requests (streamed or not) with ``text``.
 
         ``times=None`` (default) keeps answering until a later reply with the same ``match`` is
-        registered and reached: ``reply("A"); reply("B")`` answers A, then B from then on."""
-        return self._add({"reply": {"text": text, "match": match, "times": times, "optional": optional}})
+        registered and reached: ``reply("A"); reply("B")`` answers A, then B from then on.
+        ``text`` is the content; a model that reasons for the request still reasons first, and
+        ``reasoning`` replaces what it thinks (``""``: it thinks nothing)."""
+        entry = {"text": text, "match": match, "times": times, "optional": optional}
+        return self._add({"reply": _with_reasoning(entry, reasoning)})
 
     def reply_tool_call(
         self,
@@ -58,13 +72,13 @@ class ScriptingMethods:
         match: MatchSpec = None,
         times: int | None = None,
         optional: bool = False,
+        reasoning: str | None = None,
     ) -> Any:
         """Answer with one tool call (``finish_reason: "tool_calls"``); ``arguments`` is a dict or
         JSON text."""
         call = {"name": name, "arguments": {} if arguments is None else arguments}
-        return self._add(
-            {"reply": {"tool_calls": [call], "match": match, "times": times, "optional": optional}}
-        )
+        entry = {"tool_calls": [call], "match": match, "times": times, "optional": optional}
+        return self._add({"reply": _with_reasoning(entry, reasoning)})
 
     def reply_tool_calls(
         self,
@@ -73,12 +87,12 @@ class ScriptingMethods:
         match: MatchSpec = None,
         times: int | None = None,
         optional: bool = False,
+        reasoning: str | None = None,
     ) -> Any:
         """Answer with several tool calls: ``[("get_weather", {"city": "Paris"}), ...]``."""
         items = [dict(c) if isinstance(c, Mapping) else {"name": c[0], "arguments": c[1]} for c in calls]
-        return self._add(
-            {"reply": {"tool_calls": items, "match": match, "times": times, "optional": optional}}
-        )
+        entry = {"tool_calls": items, "match": match, "times": times, "optional": optional}
+        return self._add({"reply": _with_reasoning(entry, reasoning)})
 
     def reply_json(
         self,
@@ -88,6 +102,7 @@ class ScriptingMethods:
         times: int | None = None,
         optional: bool = False,
         check_schema: bool = True,
+        reasoning: str | None = None,
     ) -> Any:
         """Answer with ``obj`` as JSON text (structured output: ``response_format`` / ``text.format``).
         When the request carries a JSON schema, ``obj`` must follow it, or the test fails at this
@@ -99,7 +114,7 @@ class ScriptingMethods:
             "optional": optional,
             "check_schema": check_schema,
         }
-        return self._add({"reply": entry})
+        return self._add({"reply": _with_reasoning(entry, reasoning)})
 
     # -- MCP -----------------------------------------------------------------------------------
     def mcp_tool(

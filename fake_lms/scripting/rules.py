@@ -386,6 +386,7 @@ class ScriptResult:
 
     text: str | None = None
     tool_calls: list[tuple[str, Any]] | None = None
+    reasoning: str | None = None  # replaces the engine's reasoning where the model reasons
     stream_faults: list[F.StreamFault] = field(default_factory=list)
     errors: list[BaseException] | None = None
     delay: float = 0.0  # a non-streamed reply waits this long (a ``slow`` fault's first-token delay)
@@ -423,6 +424,7 @@ class Script:
         {"reply": {"text": "...", "match": ..., "times": N}}
         {"reply": {"tool_calls": [{"name": ..., "arguments": {...}}], ...}}
         {"reply": {"json": {...}}}
+        (a reply may add "reasoning": "..." — what a model that reasons for the request thinks)
         {"fail": {"status": 503, "retry_after": 1, "message": ..., "times": 1, "match": ...}}
         {"fault": {"kind": "stream_cut", "after": 3, "times": 1, "match": ...}}
         {"mcp": {"server": "huggingface", "tool": "model_search", "arguments": {...}, "output": ...}}
@@ -448,6 +450,9 @@ class Script:
             check_schema = spec.pop("check_schema", True)
             if not isinstance(check_schema, bool):
                 raise ScriptError(f"check_schema must be true or false, not {check_schema!r}")
+            reasoning = spec.pop("reasoning", None)
+            if reasoning is not None and not isinstance(reasoning, str):
+                raise ScriptError(f"reply reasoning must be a string, not {reasoning!r}")
             unknown = set(spec) - {"text", "tool_calls", "json"}
             if unknown:
                 raise ScriptError(f"unknown reply field(s): {', '.join(sorted(unknown))}")
@@ -467,6 +472,8 @@ class Script:
                 rule = self._new(
                     "reply", "tool_calls", matcher, times, {"tool_calls": _tool_calls(spec["tool_calls"])}
                 )
+            if reasoning is not None:
+                rule.params["reasoning"] = reasoning
         elif op in ("fail", "fault"):
             kind = "status" if op == "fail" else spec.pop("kind", None)
             if not isinstance(kind, str):
@@ -644,6 +651,7 @@ class Script:
                 result.text = reply_rule.params["text"]
             else:
                 result.tool_calls = list(reply_rule.params["tool_calls"])
+            result.reasoning = reply_rule.params.get("reasoning")
         for rule in stream_faults:
             record.faults.append(rule.kind)
             result.stream_faults.append(F.StreamFault(rule.kind, dict(rule.params)))

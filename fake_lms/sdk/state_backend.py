@@ -31,7 +31,7 @@ from fake_lms.core import exchange
 from fake_lms.core.context import Context, Resolved
 from fake_lms.core.errors import CONTEXT_LENGTH_MESSAGE, MODEL_CRASHED_MESSAGE, CoreError
 from fake_lms.core.requestlog import LineAppender, LogEntry, log_line
-from fake_lms.model import engine, info
+from fake_lms.model import engine, info, reasoning
 from fake_lms.model.catalog import ModelSpec
 from fake_lms.model.home import (
     IdentifierInUse,
@@ -456,6 +456,9 @@ class StateBackend:
                 json_schema=schema,
                 max_tokens=int(max_tokens) if max_tokens is not None else None,
                 stop=stop,
+                # a reasoning model reasons at its default setting, except under a JSON schema:
+                # the Python SDK parses the whole text (tags included) as JSON
+                reasoning=lambda spec: schema is None and reasoning.reasons_by_default(spec),
             )
             try:
                 ex = exchange.generate(self.ctx, ask, Resolved(inst, spec))
@@ -478,7 +481,7 @@ class StateBackend:
                 }
             )
         return Prediction(
-            fragments=[Fragment(token) for token in gen.content_tokens],
+            fragments=fragments(gen, config.get("llm.prediction.reasoning.parsing")),
             stop_reason=gen.stop_reason,
             prompt_tokens=gen.prompt_tokens,
             predicted_tokens=gen.completion_tokens,
@@ -629,6 +632,30 @@ class StateBackend:
         self._log({"type": "llm.prediction.output", "output": output, "modelIdentifier": model_identifier})
 
 
+def fragments(gen: engine.Generation, parsing: Any = None) -> list[Fragment]:
+    """A generation's fragments as LM Studio streams them to the SDK: a reasoning model's
+    reasoning between a start and an end tag, then the content (lmstudio-js
+    ``LLM.respond.heavy.test.ts`` snapshot "should support reasoning content parsing"). The tags
+    count no tokens here, so the fragments' counts add up to the engine's (and REST's) count; a
+    prediction cut inside its reasoning has no end tag. ``parsing`` is the prediction config's
+    ``llm.prediction.reasoning.parsing`` (``{enabled, startString, endString}``): disabled, every
+    fragment is ``reasoningType: "none"`` (the tags and the reasoning are plain text)."""
+    content = [Fragment(token) for token in gen.content_tokens]
+    if not gen.reasoning_tokens:
+        return content
+    start, end, parsed = reasoning.START_TAG, reasoning.END_TAG, True
+    if isinstance(parsing, Mapping):
+        parsed = parsing.get("enabled") is not False
+        given_start, given_end = parsing.get("startString"), parsing.get("endString")
+        start = given_start if isinstance(given_start, str) else start
+        end = given_end if isinstance(given_end, str) else end
+    out = [Fragment(start, 0, "reasoningStartTag" if parsed else "none")]
+    out += [Fragment(token, 1, "reasoning" if parsed else "none") for token in gen.reasoning_tokens]
+    if gen.content_tokens or gen.tool_calls or gen.finish_reason != "length":
+        out.append(Fragment(end, 0, "reasoningEndTag" if parsed else "none"))
+    return out + content
+
+
 MALFORMED_MESSAGE = '{"type":"channelSend","channelId":'
 REST_PREDICTION_PATHS = frozenset(
     {
@@ -652,6 +679,9 @@ def _request_events(record: dict[str, Any]) -> list[dict[str, Any]]:
     method, path = str(record.get("method", "GET")), str(record.get("path", "/"))
     content = f"Received request: {method} to {path}"
     out = [{"timestamp": timestamp, "data": {"type": "server.log", "content": content, "level": "info"}}]
+    for warning in record.get("warnings") or ():  # e.g. a reasoning setting's fallback
+        warn = {"type": "server.log", "content": str(warning), "level": "warn"}
+        out.append({"timestamp": timestamp, "data": warn})
     model = record.get("model")
     if path in REST_PREDICTION_PATHS and isinstance(model, str) and record.get("status") == 200:
         data_in = {"type": "llm.prediction.input", "input": "", "modelPath": model, "modelIdentifier": model}

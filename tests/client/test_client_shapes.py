@@ -170,6 +170,14 @@ def _items_done(events: list[tuple[str | None, dict[str, Any]]]) -> list[dict[st
     return [d["item"] for _, d in events if d["type"] == "response.output_item.done"]
 
 
+def _answer_items(events: list[tuple[str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The items after qwen3's reasoning item: a reasoning model reasons by default (fidelity
+    review §2 row 7) and LM Studio's Responses stream carries it first (earendil-works/pi#4191)."""
+    reasoning, *rest = _items_done(events)
+    assert reasoning["type"] == "reasoning"
+    return rest
+
+
 def test_codex_check_server_and_fetch_models(fake: FakeLMStudio) -> None:
     r = httpx.get(fake.base_url + "/models", timeout=5)  # check_server: any 2xx
     assert 200 <= r.status_code < 300
@@ -239,7 +247,7 @@ def test_codex_tool_round_trip(fake: FakeLMStudio) -> None:
     ask = _user("run the shell command ls")
     events = _codex_stream(fake.base_url, _turn_body(QWEN, [*CONTEXT, ask]))
     _check_completed(events)
-    (call,) = _items_done(events)
+    (call,) = _answer_items(events)
     assert call["type"] == "function_call" and call["name"] == "shell"
     assert isinstance(call["call_id"], str) and call["call_id"]
     assert isinstance(json.loads(call["arguments"])["command"], list)
@@ -260,7 +268,7 @@ def test_codex_tool_round_trip(fake: FakeLMStudio) -> None:
     ]
     events = _codex_stream(fake.base_url, _turn_body(QWEN, history))
     _check_completed(events)
-    (message,) = _items_done(events)
+    (message,) = _answer_items(events)
     assert message["type"] == "message"
     assert "README.md" in message["content"][0]["text"]
 
@@ -282,6 +290,6 @@ def test_codex_output_schema(fake: FakeLMStudio) -> None:
         fake.base_url, _turn_body(QWEN, [_user("summarise the repo")], tools=[], text=text_format)
     )
     _check_completed(events)
-    (message,) = _items_done(events)
+    (message,) = _answer_items(events)
     out = json.loads(message["content"][0]["text"])
     assert set(out) == {"summary", "files"} and isinstance(out["files"], list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import openai
 import pytest
@@ -11,7 +12,8 @@ from pydantic import BaseModel
 
 from fake_lms import FakeLMStudio
 
-LLM = "qwen/qwen3-4b"
+LLM = "qwen/qwen3-4b"  # reasons by default
+PLAIN = "google/gemma-3-1b"  # does not reason
 EMBED = "text-embedding-nomic-embed-text-v1.5"
 WEATHER_TOOL = {
     "type": "function",
@@ -29,6 +31,11 @@ WEATHER_TOOL = {
         },
     },
 }
+
+
+def _extra(model: BaseModel) -> dict[str, Any]:
+    """The fields the openai SDK's models do not declare (``reasoning_content``)."""
+    return model.model_extra or {}
 
 
 @pytest.fixture
@@ -70,6 +77,12 @@ def test_chat_stream_matches_plain(client: openai.OpenAI) -> None:
     content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
     text = "".join(c.choices[0].delta.content or "" for c in content_chunks)
     assert text == plain.choices[0].message.content
+    # qwen3 reasons by default (fidelity review §2 row 7): its reasoning deltas come first
+    # (spec §1.2 "Reasoning deltas"; bug-tracker #378), then the content
+    thinking = [c for c in chunks if c.choices and _extra(c.choices[0].delta).get("reasoning_content")]
+    assert thinking and chunks.index(thinking[-1]) < chunks.index(content_chunks[0])
+    reasoning = "".join(_extra(c.choices[0].delta)["reasoning_content"] for c in thinking)
+    assert reasoning == _extra(plain.choices[0].message)["reasoning_content"]
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert len({c.id for c in chunks}) == 1
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -77,7 +90,7 @@ def test_chat_stream_matches_plain(client: openai.OpenAI) -> None:
     assert finish[0].choices[0].delta.content is None
     usage_chunks = [c for c in chunks if c.usage is not None]
     assert len(usage_chunks) == 1 and usage_chunks[0].choices == []
-    assert usage_chunks[0].usage.completion_tokens == len(content_chunks)
+    assert usage_chunks[0].usage.completion_tokens == len(thinking) + len(content_chunks)
     assert usage_chunks[0].usage == plain.usage
 
 
@@ -90,17 +103,42 @@ def test_stream_without_include_usage_has_no_usage_chunk(client: openai.OpenAI) 
 
 
 def test_max_tokens_gives_length(client: openai.OpenAI) -> None:
+    """A model that does not reason spends the limit on content (a reasoning model:
+    test_max_tokens_spent_on_reasoning)."""
     r = client.chat.completions.create(
-        model=LLM, messages=[{"role": "user", "content": "Write a long story"}], max_tokens=3
+        model=PLAIN, messages=[{"role": "user", "content": "Write a long story"}], max_tokens=3
     )
     assert r.choices[0].finish_reason == "length"
     assert r.usage.completion_tokens == 3
     chunks = list(
         client.chat.completions.create(
-            model=LLM, messages=[{"role": "user", "content": "Write a long story"}], max_tokens=3, stream=True
+            model=PLAIN,
+            messages=[{"role": "user", "content": "Write a long story"}],
+            max_tokens=3,
+            stream=True,
         )
     )
     assert sum(1 for c in chunks if c.choices[0].delta.content) == 3
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("limit", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_spent_on_reasoning(client: openai.OpenAI, limit: str) -> None:
+    """Issue 14 item 2's acceptance: ``max_tokens: 5`` to a reasoning model, which reasons unasked,
+    gives ``finish_reason: "length"``, empty content and the 5 tokens counted as reasoning
+    (fidelity review §4.2: gemma-4-e2b conformance report "returned no answer text";
+    mrdushidush/claudette#200: reasoning deltas only, then "length")."""
+    messages = [{"role": "user", "content": "Write a long story"}]
+    body: dict[str, Any] = {"model": LLM, "messages": messages, limit: 5}
+    r = client.chat.completions.create(**body)
+    assert (r.choices[0].finish_reason, r.choices[0].message.content) == ("length", "")
+    assert _extra(r.choices[0].message)["reasoning_content"]
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    assert r.usage.completion_tokens == 5 == r.usage.completion_tokens_details.reasoning_tokens
+    chunks = list(client.chat.completions.create(**body, stream=True))
+    deltas = [c.choices[0].delta for c in chunks[:-1]]
+    assert len(deltas) == 5
+    assert all(d.content is None and _extra(d).get("reasoning_content") for d in deltas)
     assert chunks[-1].choices[0].finish_reason == "length"
 
 
@@ -296,9 +334,14 @@ def test_responses_unknown_previous_id(client: openai.OpenAI) -> None:
 def test_responses_stream_event_order(client: openai.OpenAI) -> None:
     events = list(client.responses.create(model=LLM, input="Hello", stream=True))
     kinds = [e.type for e in events]
-    assert kinds[:4] == [
+    # qwen3 reasons by default (fidelity review §2 row 7): its reasoning item comes first, its
+    # text in one response.reasoning_text.done (spec §1.5, earendil-works/pi#4191)
+    assert kinds[:7] == [
         "response.created",
         "response.in_progress",
+        "response.output_item.added",
+        "response.reasoning_text.done",
+        "response.output_item.done",
         "response.output_item.added",
         "response.content_part.added",
     ]
@@ -329,7 +372,8 @@ def test_responses_function_tool(client: openai.OpenAI) -> None:
         "parameters": WEATHER_TOOL["function"]["parameters"],
     }
     r = client.responses.create(model=LLM, input="What's the weather in Rome?", tools=[tool])
-    (item,) = r.output
+    reasoning, item = r.output  # qwen3 reasons first, by default (fidelity review §2 row 7)
+    assert reasoning.type == "reasoning"
     assert item.type == "function_call" and item.name == "get_weather"
     assert json.loads(item.arguments)["city"] == "Rome"
 

@@ -257,12 +257,13 @@ def test_slow_delays_a_non_streamed_reply(client: openai.OpenAI, lmstudio_fake: 
 
 
 def test_doc_token_pacing(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
-    """40 tokens at 20 tokens/s: 2 seconds, within 10%."""
+    """40 tokens at 20 tokens/s: 2 seconds, within 10%. A model that does not reason: a reasoning
+    model's reasoning tokens would come first, paced too (fidelity review §4.2)."""
     lmstudio_fake.reply(" ".join(f"w{i}" for i in range(40)))
     lmstudio_fake.slow(tokens_per_second=20)
 
     started = time.monotonic()
-    stream = client.chat.completions.create(model="qwen/qwen3-4b", messages=HELLO, stream=True)
+    stream = client.chat.completions.create(model="google/gemma-3-1b", messages=HELLO, stream=True)
     tokens = sum(1 for c in stream if c.choices and c.choices[0].delta.content)
     elapsed = time.monotonic() - started
     assert tokens == 40

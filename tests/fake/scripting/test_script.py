@@ -9,12 +9,14 @@ import json
 import re
 import textwrap
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
 from fake_lms import FakeLMStudio
 from fake_lms.scripting.records import RequestRecord
+from fake_lms.scripting.remote import ControlClient
 from fake_lms.scripting.rules import ScriptError
 
 LLM = "qwen/qwen3-4b"
@@ -64,7 +66,11 @@ def test_doc_reply_text(lmstudio_fake: FakeLMStudio) -> None:
     assert r.choices[0].message.content == "Paris is the capital of France."
     # streamed, the same text arrives token by token, and usage counts it
     assert ask_streamed(client, "Capital of France?") == "Paris is the capital of France."
-    assert r.usage is not None and r.usage.completion_tokens == 7
+    # qwen3 reasons by default (fidelity review §2 row 7): the script is the content, the model's
+    # reasoning comes before it and counts as completion tokens too
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    reasoning_tokens = r.usage.completion_tokens_details.reasoning_tokens or 0
+    assert reasoning_tokens > 0 and r.usage.completion_tokens == 7 + reasoning_tokens
 
 
 def test_doc_reply_queue(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
@@ -139,6 +145,62 @@ def test_doc_reply_tool_calls_several(client: openai.OpenAI, lmstudio_fake: Fake
     assert len({c.id for c in calls}) == 2
 
 
+def test_doc_reply_reasoning(client: openai.OpenAI, lmstudio_fake: FakeLMStudio) -> None:
+    """qwen3 reasons by default (fidelity review §2 row 7); the script is the content and
+    ``reasoning=`` what the model thinks, counted as reasoning tokens (spec §1.2 usage)."""
+    lmstudio_fake.reply("Paris.", reasoning="The capital of France is Paris.")
+
+    messages = [{"role": "user", "content": "Capital?"}]
+    r = client.chat.completions.create(model="qwen/qwen3-4b", messages=messages)  # type: ignore[arg-type]
+    assert r.choices[0].message.content == "Paris."
+    assert (r.choices[0].message.model_extra or {})["reasoning_content"] == "The capital of France is Paris."
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    assert r.usage.completion_tokens_details.reasoning_tokens == 7
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "expected"),
+    [
+        (LLM, {}, "Because of Rayleigh scattering."),
+        (LLM, {"reasoning_effort": "off"}, ""),  # qwen3 offers "off" (docs 2_rest/list.md)
+        (OTHER, {}, ""),  # gemma does not reason
+    ],
+)
+def test_scripted_reasoning_only_where_the_model_reasons(
+    client: openai.OpenAI, lmstudio_fake: FakeLMStudio, model: str, fields: dict, expected: str
+) -> None:
+    """Fidelity review §2 row 7: a model reasons at its default unless the request turns it off;
+    a model without reasoning never does, so a scripted reasoning does not appear there."""
+    lmstudio_fake.reply("Blue.", reasoning="Because of Rayleigh scattering.")
+    messages = [{"role": "user", "content": "Sky?"}]
+    r = client.chat.completions.create(model=model, messages=messages, **fields)  # type: ignore[arg-type]
+    message = r.choices[0].message
+    assert (message.content, (message.model_extra or {})["reasoning_content"]) == ("Blue.", expected)
+
+
+def test_scripted_reasoning_on_every_dialect(lmstudio_fake: FakeLMStudio) -> None:
+    """The same script for /v1/responses (a reasoning item, earendil-works/pi#4191), a tool call
+    and the control API (an empty reasoning: the model thinks nothing)."""
+    base = lmstudio_fake.base_url
+    lmstudio_fake.reply("Lima.", reasoning="Peru's capital.", times=1)
+    out = httpx.post(base + "/responses", json={"model": LLM, "input": "Capital?"}).json()
+    assert [(i["type"], i["content"][0]["text"]) for i in out["output"]] == [
+        ("reasoning", "Peru's capital."),
+        ("message", "Lima."),
+    ]
+    lmstudio_fake.reply_tool_call("get_weather", {"city": "Lima"}, reasoning="I should look it up.", times=1)
+    body = {"model": LLM, "messages": [{"role": "user", "content": "Lima?"}], "tools": [WEATHER_TOOL]}
+    message = httpx.post(base + "/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message["reasoning_content"] == "I should look it up." and message["tool_calls"]
+    ControlClient(lmstudio_fake.url).reply("Plain.", reasoning="", times=1)
+    body = {"model": LLM, "messages": [{"role": "user", "content": "Say it"}]}
+    answer = httpx.post(base + "/chat/completions", json=body).json()
+    assert answer["choices"][0]["message"]["reasoning_content"] == ""
+    assert answer["usage"]["completion_tokens"] == 2  # "Plain" "."
+    with pytest.raises(ScriptError, match="reasoning must be a string"):
+        lmstudio_fake.reply("x", reasoning=3)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------------------------
 # every generation endpoint, streamed or not
 
@@ -181,7 +243,9 @@ def test_reply_tool_call_on_responses_api(client: openai.OpenAI, lmstudio_fake: 
     lmstudio_fake.reply_tool_call("get_weather", {"city": "Lima"})
     tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL["function"]["parameters"]}
     r = client.responses.create(model=LLM, input="Lima?", tools=[tool])
-    call = r.output[0]
+    # qwen3 reasons first, by default (fidelity review §2 row 7; earendil-works/pi#4191)
+    assert [item.type for item in r.output] == ["reasoning", "function_call"]
+    call = r.output[1]
     assert call.type == "function_call" and call.name == "get_weather"
     assert json.loads(call.arguments) == {"city": "Lima"}
 
@@ -206,9 +270,27 @@ def test_max_tokens_still_applies_to_scripted_text(
 ) -> None:
     lmstudio_fake.reply("one two three four five")
     r = client.chat.completions.create(
-        model=LLM, messages=[{"role": "user", "content": "count"}], max_tokens=2
+        model=OTHER, messages=[{"role": "user", "content": "count"}], max_tokens=2
     )
     assert (r.choices[0].message.content, r.choices[0].finish_reason) == ("one two", "length")
+
+
+def test_a_reasoning_model_reasons_before_scripted_text_within_max_tokens(
+    client: openai.OpenAI, lmstudio_fake: FakeLMStudio
+) -> None:
+    """The scripted text is the content; a reasoning model still reasons first, and its reasoning
+    counts against max_tokens (fidelity review §4.2; mrdushidush/claudette#200: at a small limit,
+    reasoning deltas only and finish_reason "length")."""
+    lmstudio_fake.reply("one two three four five")
+    messages = [{"role": "user", "content": "count"}]
+    full = client.chat.completions.create(model=LLM, messages=messages)
+    assert full.usage is not None and full.usage.completion_tokens_details is not None
+    thinking = full.usage.completion_tokens_details.reasoning_tokens or 0
+    assert full.choices[0].message.content == "one two three four five" and thinking > 0
+    cut = client.chat.completions.create(model=LLM, messages=messages, max_tokens=thinking + 2)
+    assert (cut.choices[0].message.content, cut.choices[0].finish_reason) == ("one two", "length")
+    spent = client.chat.completions.create(model=LLM, messages=messages, max_tokens=thinking)
+    assert (spent.choices[0].message.content, spent.choices[0].finish_reason) == ("", "length")
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,6 +68,12 @@ def test_js_sdk_against_the_fake(js_project: Path, fake: FakeLMStudio) -> None:
     assert isinstance(out["structured"]["n"], int)
     assert out["tokens"] == {"tokens": 3, "count": 3}
     assert out["act"] == {"rounds": 2, "calls": ["Paris"]}
+    # qwen3 reasons by default (fidelity review §2 row 7): tagged fragments (ws-protocol.md §5), which
+    # the JS SDK sorts into reasoningContent and nonReasoningContent (lmstudio-js OngoingPrediction)
+    thought = out["reasoning"]
+    assert thought["kinds"] == ["reasoningStartTag", "reasoning", "reasoningEndTag", "none"]
+    assert thought["reasoning"] and "Why is the sky blue?" in thought["answer"]
+    assert thought["content"] == f"<think>{thought['reasoning']}</think>{thought['answer']}"
     assert out["cancel"] == "userStopped"
     assert out["embed"] == 768
     assert "nope/nope" in out["unknown"]["error"]

@@ -106,13 +106,14 @@ def test_embedding_model_asked_for_as_llm_fails(client: lms.Client) -> None:
 
 
 def test_respond_and_stream_agree(client: lms.Client) -> None:
-    model = client.llm.model(LLM)
+    model = client.llm.model(SMALL)  # does not reason: every fragment is content
     result = model.respond("Hello there")
     assert (
-        result.content == 'You said: "Hello there". This is a reply from qwen/qwen3-4b on the fake LM Studio.'
+        result.content
+        == 'You said: "Hello there". This is a reply from google/gemma-3-1b on the fake LM Studio.'
     )
     assert result.stats.stop_reason == "eosFound"
-    assert result.model_info.model_key == LLM
+    assert result.model_info.model_key == SMALL
     stream = model.respond_stream("Hello there")
     fragments = [f.content for f in stream]
     assert len(fragments) > 5
@@ -131,7 +132,7 @@ def test_chat_history_reaches_the_model(fake: FakeLMStudio, client: lms.Client) 
 
 
 def test_config_max_tokens_and_stop_strings(client: lms.Client) -> None:
-    model = client.llm.model(LLM)
+    model = client.llm.model(SMALL)
     result = model.respond("Hello there", config={"maxTokens": 3})
     assert result.stats.stop_reason == "maxPredictedTokensReached"
     assert result.content == "You said:"  # three tokens: "You", " said", ":"
@@ -481,3 +482,62 @@ def test_a_20000_word_prompt_overflows_a_4096_context(client: lms.Client) -> Non
         model.respond(prompt)
     with pytest.raises(lms.LMStudioServerError, match=r"n_ctx: 4096"):
         model.complete(prompt)
+
+
+# -- reasoning ---------------------------------------------------------------------------------
+
+
+def test_a_reasoning_model_streams_tagged_reasoning_fragments(client: lms.Client) -> None:
+    """ws-protocol.md §5 (fragment ``reasoningType``); the order of lmstudio-js's
+    ``LLM.respond.heavy.test.ts`` snapshot "should support reasoning content parsing": start tag,
+    reasoning, end tag, then content. The Python SDK joins every fragment into ``content``, so the
+    reasoning and its tags are in it, as bug-tracker #480 reports of LM Studio."""
+    model = client.llm.model(LLM)  # qwen3 reasons by default (fidelity review §2 row 7)
+    stream = model.respond_stream("Why is the sky blue?")
+    fragments = list(stream)
+    kinds = [f.reasoning_type for f in fragments]
+    thinking = kinds.count("reasoning")
+    assert thinking > 0
+    assert kinds == ["reasoningStartTag", *["reasoning"] * thinking, "reasoningEndTag"] + ["none"] * (
+        len(kinds) - thinking - 2
+    )
+    assert (fragments[0].content, fragments[thinking + 1].content) == ("<think>", "</think>")
+    result = stream.result()
+    answer = "".join(f.content for f in fragments if f.reasoning_type == "none")
+    reasoning = "".join(f.content for f in fragments if f.reasoning_type == "reasoning")
+    assert result.content == f"<think>{reasoning}</think>{answer}"
+    assert "Why is the sky blue?" in answer and reasoning
+    # the token counts are the REST answer's: reasoning and content (the tags count none)
+    assert result.stats.predicted_tokens_count == sum(f.tokens_count for f in fragments) == len(kinds) - 2
+
+
+def test_reasoning_counts_against_max_tokens(client: lms.Client) -> None:
+    """Fidelity review §4.2: the limit can be spent on reasoning alone; the prediction stops inside
+    its reasoning block, so no end tag and no content follow."""
+    stream = client.llm.model(LLM).respond_stream("Why is the sky blue?", config={"maxTokens": 4})
+    kinds = [f.reasoning_type for f in stream]
+    assert kinds == ["reasoningStartTag", "reasoning", "reasoning", "reasoning", "reasoning"]
+    assert stream.result().stats.stop_reason == "maxPredictedTokensReached"
+    assert stream.result().stats.predicted_tokens_count == 4
+
+
+def test_reasoning_parsing_config_is_honoured(client: lms.Client) -> None:
+    """``llm.prediction.reasoning.parsing`` (the Python SDK's ``reasoningParsing``:
+    ``{enabled, startString, endString}``): its strings are the tags; disabled, LM Studio does not
+    separate the reasoning, so every fragment is ``reasoningType: "none"`` (bug-tracker #480)."""
+    model = client.llm.model(LLM)
+    custom = {"enabled": True, "startString": "<reasoning>", "endString": "</reasoning>"}
+    result = model.respond("hi", config={"reasoningParsing": custom})
+    assert result.content.startswith("<reasoning>") and "</reasoning>" in result.content
+    plain = model.respond_stream("hi", config={"reasoningParsing": {**custom, "enabled": False}})
+    assert {f.reasoning_type for f in plain} == {"none"}
+    assert plain.result().content.startswith("<reasoning>")
+
+
+def test_structured_and_plain_models_send_no_reasoning(client: lms.Client) -> None:
+    """A model without reasoning sends ``none`` fragments only; under a JSON schema a reasoning
+    model's answer is the JSON alone (the fake's choice, docs/fidelity.md: the Python SDK parses
+    the joined text, tags included)."""
+    assert {f.reasoning_type for f in client.llm.model(SMALL).respond_stream("hi")} == {"none"}
+    parsed = client.llm.model(LLM).respond("A book please", response_format=Book).parsed
+    assert Book.model_validate(parsed)

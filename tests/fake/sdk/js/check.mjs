@@ -68,6 +68,19 @@ await step("act", async () => {
   const result = await model.act("What is the weather in Paris?", [weather]);
   return { rounds: result.rounds, calls };
 });
+await step("reasoning", async () => {
+  const model = await client.llm.model("qwen/qwen3-4b");
+  const prediction = model.respond("Why is the sky blue?");
+  const kinds = [];
+  for await (const fragment of prediction) kinds.push(fragment.reasoningType);
+  const result = await prediction.result();
+  return {
+    kinds: [...new Set(kinds)],
+    content: result.content,
+    reasoning: result.reasoningContent,
+    answer: result.nonReasoningContent,
+  };
+});
 await step("cancel", async () => {
   const model = await client.llm.model("js-gemma");
   const prediction = model.respond("Tell me something long");
