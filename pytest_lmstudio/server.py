@@ -370,7 +370,10 @@ def exit_lines(record: dict[str, Any]) -> list[str]:
 def _exit_status(pid: int) -> str:
     """How the fake ended, when this process started it (only a parent learns a child's exit status)."""
     child = _CHILDREN.get(pid)
-    code = child.poll() if child is not None else None
+    code = None
+    if child is not None:  # found dead by the caller: its exit status may lag a moment behind
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            code = child.wait(timeout=1.0)
     if code is None:
         return ""
     if code < 0:
