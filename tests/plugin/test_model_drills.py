@@ -153,7 +153,8 @@ def test_a_worker_killed_while_loading_leaves_one_instance_unloaded_at_the_end(
 # Once A has loaded it, JIT is turned off on the fake, so a model unloaded under B's feet fails B's
 # next request instead of being quietly loaded again (LM Studio with JIT off: lmstudio-surface.md
 # §3.1; the fake's /api/v1/models then lists only loaded models, so it is turned off only then).
-SHARED_RUN_A = """
+# what both runs share: the model, and waiting for the other run's signal files
+SHARED_RUN_PREAMBLE = """
 import os, time
 from pathlib import Path
 
@@ -169,6 +170,9 @@ def wait(name):
         assert time.monotonic() < deadline, f"{name} never came"
         time.sleep(0.05)
 
+"""
+
+SHARED_RUN_A = SHARED_RUN_PREAMBLE + """
 
 @pytest.mark.lmstudio(models=[MODEL])
 def test_a_loads_and_uses_the_model(lmstudio_model, lmstudio_client):
@@ -181,22 +185,7 @@ def test_a_ends_while_b_still_uses_it():
     wait("b-using")
 """
 
-SHARED_RUN_B = """
-import os, time
-from pathlib import Path
-
-import pytest
-
-MODEL = "google/gemma-3-1b"
-SIGNALS = Path(os.environ["DRILL_SIGNALS"])
-
-
-def wait(name):
-    deadline = time.monotonic() + 60
-    while not (SIGNALS / name).exists():
-        assert time.monotonic() < deadline, f"{name} never came"
-        time.sleep(0.05)
-
+SHARED_RUN_B = SHARED_RUN_PREAMBLE + """
 
 @pytest.mark.lmstudio(models=[MODEL])
 def test_b_finds_it_loaded(lmstudio_model, lmstudio_client):
