@@ -479,6 +479,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     code, killed_by = 1, None
     seen = {"command": ""}
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Node restores every signal's default at startup, so real lms stops on Ctrl-C even when its
+    # parent ignored SIGINT (a background job of a non-interactive shell, some CI runners).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
             code = _dispatch(args, console, style, home, seen)
@@ -490,6 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             killed_by = signal.SIGINT
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         record: dict[str, Any] = {
             "time": round(started, 6),
             "argv": args,

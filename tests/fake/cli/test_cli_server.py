@@ -309,10 +309,18 @@ def test_log_stream_errors(lms: Lms, args: list[str], message: str) -> None:
     assert (result.code, result.stdout, result.stderr) == (1, "", f"Error: {message}\n")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_log_stream_follows_until_a_signal(lms: Lms, server, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "ignored_by_parent"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "SIGINT-ignored-by-parent"],
+)
+def test_log_stream_follows_until_a_signal(
+    lms: Lms, server, sig: signal.Signals, ignored_by_parent: bool
+) -> None:
+    # ignored_by_parent: started as a non-interactive shell's background job (SIGINT inherited as
+    # ignored); Node restores default dispositions at startup, so real lms still stops on Ctrl-C
     http_json(server.url + "/v1/models")  # before the stream starts: not shown
-    proc = lms.popen("log", "stream", "-s", "server")
+    proc = lms.popen("log", "stream", "-s", "server", ignore_sigint=ignored_by_parent)
     try:
         assert read_line(proc.stderr) == b"Streaming logs from LM Studio\n"
         http_json(server.url + "/api/v0/models")

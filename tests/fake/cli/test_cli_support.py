@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import urllib.request
@@ -19,6 +20,10 @@ import pytest
 
 from fake_lms.cli.launcher import install_lms
 from fake_lms.model.home import Home
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def free_port() -> int:
@@ -76,7 +81,9 @@ class Lms:
         )
         return Result(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
 
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, ignore_sigint: bool = False) -> subprocess.Popen[bytes]:
+        """Start ``lms`` in the background; ``ignore_sigint`` starts it as a non-interactive shell's
+        background job would (SIGINT ignored, inherited across exec)."""
         return subprocess.Popen(
             ["lms", *args],
             env=self.env,
@@ -84,6 +91,7 @@ class Lms:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_ignore_sigint if ignore_sigint else None,
         )
 
     def json(self, *args: str) -> Any:
