@@ -306,7 +306,6 @@ class _Cached(Generic[T]):
     key: tuple[int, int, int] | None
 
 
-
 def _same_instance(a: Instance, b: Instance) -> bool:
     """The same loaded instance, whatever its load and use times."""
     return replace(a, loaded_at=0.0, last_used=0.0) == replace(b, loaded_at=0.0, last_used=0.0)
@@ -325,6 +324,7 @@ def _restored_instances(current: list[Instance], base: list[Instance], now: floa
         else:
             restored.append(kept)
     return restored
+
 
 class Home:
     """A fake LM Studio home directory shared by the fake server and the fake ``lms``."""

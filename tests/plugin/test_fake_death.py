@@ -100,9 +100,7 @@ def run_drill(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, 
     pytester.makepyfile(test_drill=DRILL)
     pytester.makeconftest(WAIT_FOR_KILL)
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        "--lmstudio-mode=fake", "-rsf", *args, timeout=RUN_BOUND * 2
-    )
+    result = pytester.runpytest_subprocess("--lmstudio-mode=fake", "-rsf", *args, timeout=RUN_BOUND * 2)
     return result, time.monotonic() - started
 
 

@@ -172,7 +172,9 @@ def wait(name):
 
 """
 
-SHARED_RUN_A = SHARED_RUN_PREAMBLE + """
+SHARED_RUN_A = (
+    SHARED_RUN_PREAMBLE
+    + """
 
 @pytest.mark.lmstudio(models=[MODEL])
 def test_a_loads_and_uses_the_model(lmstudio_model, lmstudio_client):
@@ -184,8 +186,11 @@ def test_a_loads_and_uses_the_model(lmstudio_model, lmstudio_client):
 def test_a_ends_while_b_still_uses_it():
     wait("b-using")
 """
+)
 
-SHARED_RUN_B = SHARED_RUN_PREAMBLE + """
+SHARED_RUN_B = (
+    SHARED_RUN_PREAMBLE
+    + """
 
 @pytest.mark.lmstudio(models=[MODEL])
 def test_b_finds_it_loaded(lmstudio_model, lmstudio_client):
@@ -199,6 +204,7 @@ def test_b_still_has_it_after_a_ended(lmstudio_client):
     wait("a-done")
     assert lmstudio_client.chat("hi again", model=MODEL).text
 """
+)
 
 
 def pytest_run(folder: Path, url: str, env: dict[str, str]) -> subprocess.Popen[str]:
