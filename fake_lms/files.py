@@ -1,4 +1,11 @@
-"""Writing files that other processes read while they are being replaced."""
+"""Writing files that other processes read while they are being replaced.
+
+:func:`write_bytes_atomic` suits any file: a reader sees the old content or the new one. For a
+file every writer of which holds one lock (a home's state file), :func:`replace_under_lock` does
+the same work without renaming over the old file, which ext4 answers by writing the new file's
+blocks out at once (``auto_da_alloc``): ~0.1 ms on a quiet disk and milliseconds on a busy one,
+twice in a typical ``lmstudio_fake`` test. Its readers must know that the file is briefly missing
+(they take the lock and read again) and call :func:`recover_under_lock` when it stays missing."""
 
 from __future__ import annotations
 
@@ -18,6 +25,40 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_json_atomic(path: Path, data: Any, *, indent: int = 1) -> None:
+def write_json_atomic(path: Path, data: Any, *, indent: int | None = 1) -> None:
     """:func:`write_bytes_atomic` for JSON."""
     write_bytes_atomic(path, json.dumps(data, indent=indent).encode("utf-8"))
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(f".{path.name}.prev")
+
+
+def replace_under_lock(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data``; the caller holds the lock every writer of ``path``
+    takes. The new content is written beside it, ``path`` is renamed to ``.<name>.prev``, the new
+    file renamed to ``path``, and the previous one removed: between the two renames ``path`` is
+    missing, and a reader that finds it so must take the lock and read again. A writer killed
+    between them leaves the previous content for :func:`recover_under_lock`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    previous = _previous(path)
+    try:
+        os.replace(path, previous)
+    except FileNotFoundError:  # the first write, or one after a writer died mid-replace
+        previous_content = False
+    else:
+        previous_content = True
+    os.rename(tmp, path)
+    if previous_content:
+        os.unlink(previous)
+
+
+def recover_under_lock(path: Path) -> bool:
+    """For a caller holding the writers' lock that finds ``path`` missing: put back the content a
+    writer killed in the middle of :func:`replace_under_lock` left; whether there was any."""
+    try:
+        os.rename(_previous(path), path)
+    except FileNotFoundError:
+        return False
+    return True

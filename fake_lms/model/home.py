@@ -31,13 +31,12 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from filelock import FileLock
-
-from fake_lms.files import write_bytes_atomic, write_json_atomic
+from fake_lms.files import recover_under_lock, replace_under_lock, write_bytes_atomic, write_json_atomic
+from fake_lms.locks import FileMutex
 from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
 from fake_lms.model.identity import LMSTUDIO_VERSION, check_version
 
@@ -189,6 +188,11 @@ class Settings:
         return {f.name for f in fields(cls)}
 
 
+def _shallow_dict(obj: Settings | Instance) -> dict[str, Any]:
+    """``dataclasses.asdict`` without its deep copy (which was a third of a state write)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
 @dataclass(frozen=True)
 class Instance:
     """A loaded model instance."""
@@ -221,11 +225,12 @@ class StateData:
         return [inst for inst in self.instances if not inst.expired(now)]
 
     def to_json(self) -> dict[str, Any]:
+        """The state as JSON data, for writing at once (values are shared, not copied)."""
         return {
             "version": STATE_VERSION,
-            "settings": asdict(self.settings),
+            "settings": _shallow_dict(self.settings),
             "downloaded": self.downloaded,
-            "instances": [asdict(inst) for inst in self.instances],
+            "instances": [_shallow_dict(inst) for inst in self.instances],
             "token_hashes": self.token_hashes,
             "evicted": self.evicted[-50:],
         }
@@ -342,9 +347,9 @@ class Home:
         self.server_pid_file = self.internal / "fake-server.json"
         self.request_log_file = self.logs_dir / "requests.jsonl"
         self.lms_log_file = self.logs_dir / "lms-invocations.jsonl"
-        self._lock = FileLock(str(self.internal / "fake-state.lock"), timeout=120)
+        self._lock = FileMutex(self.internal / "fake-state.lock", timeout=120)
         # held through a simulated load time: loads one at a time, across processes, as LM Studio
-        self._load_lock = FileLock(str(self.internal / "fake-load.lock"), timeout=3600)
+        self._load_lock = FileMutex(self.internal / "fake-load.lock", timeout=3600)
         # what was read, with the file's stat key taken before reading it
         self._state_cache: _Cached[StateData] | None = None
         self._catalog_cache: _Cached[Catalog] | None = None
@@ -359,7 +364,7 @@ class Home:
         with self._lock:
             if catalog is not None or not self.catalog_file.exists():
                 write_json_atomic(self.catalog_file, (catalog or Catalog.default()).to_data())
-            if not self.state_file.exists():
+            if not self.state_file.exists() and not recover_under_lock(self.state_file):
                 self._write_state(self._fresh_state())
 
     def _fresh_state(self) -> StateData:
@@ -394,7 +399,9 @@ class Home:
     # -- low-level IO --------------------------------------------------------------------------
 
     def _write_state(self, state: StateData) -> None:
-        write_json_atomic(self.state_file, state.to_json())
+        """Write the state file; the caller holds the state lock. Compact JSON: json's C encoder
+        (an indented dump takes its pure-Python path, 3x slower)."""
+        replace_under_lock(self.state_file, json.dumps(state.to_json()).encode("utf-8"))
 
     @staticmethod
     def _file_key(path: Path | str) -> tuple[int, int, int] | None:
@@ -413,21 +420,30 @@ class Home:
             raise ValueError(f"not a fake LM Studio state: {exc}") from None
 
     def _read_state_or_rebuild(self) -> StateData:
-        """The state file; one that cannot be read is set aside and the state rebuilt from the
-        catalog (a mid-replace read on some filesystems is retried first)."""
+        """The state file. A missing one is being replaced (:func:`replace_under_lock`): it is read
+        again under the lock, once the writer is done, and what a writer killed mid-replace left is
+        put back. One that cannot be read is set aside and the state rebuilt from the catalog (a
+        half-written read on some filesystems is retried first)."""
         for _ in range(5):
             try:
                 return self._read_state_fresh()
-            except (ValueError, FileNotFoundError):
+            except FileNotFoundError:
+                break
+            except ValueError:
                 time.sleep(0.005)
-        try:
-            return self._read_state_fresh()
-        except (ValueError, FileNotFoundError) as exc:
-            with self._thread_lock, self._lock:
-                try:  # another thread or process may have rebuilt it meanwhile
-                    return self._read_state_fresh()
-                except (ValueError, FileNotFoundError):
-                    pass
+        with self._thread_lock, self._lock:
+            try:
+                return self._read_state_fresh()
+            except FileNotFoundError:
+                if not recover_under_lock(self.state_file):
+                    state = self._fresh_state()  # a home whose state file was deleted
+                    self._write_state(state)
+                    return state
+            except ValueError:
+                pass
+            try:
+                return self._read_state_fresh()
+            except (ValueError, FileNotFoundError) as exc:
                 if self.state_file.exists():
                     self._set_aside(
                         self.state_file, exc, "the state was rebuilt from the catalog (nothing loaded)"
