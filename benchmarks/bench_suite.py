@@ -301,6 +301,19 @@ def suites(args: argparse.Namespace) -> None:
             label = "serial" if mode == 0 else f"-n {mode}"
             per_test = median / args.tests * 1000
             print(f"{variant:<8} {label:<7} {per_test:>8.3f} {median / ideal:>6.2f}x  {runs}")
+    for mode in modes:
+        label = "serial" if mode == 0 else f"-n {mode}"
+        ideal = statistics.median(times["ideal", mode])
+        for variant, fixture, target in (("openai", "lmstudio_openai", 1.2), ("fake", "lmstudio_fake", 1.3)):
+            if (variant, mode) not in times:
+                continue
+            ratio = statistics.median(times[variant, mode]) / ideal
+            verdict = "PASS" if ratio <= target else "MISS"
+            line = f"{label}: {fixture} {ratio:.2f}x the ideal (target <= {target}x: {verdict})"
+            if variant == "openai" and ("oa-ideal", mode) in times:
+                same = statistics.median(times["openai", mode]) / statistics.median(times["oa-ideal", mode])
+                line += f"; {same:.2f}x the same canned answer through one shared openai client (oa-ideal)"
+            print(line)
 
 
 def main() -> None:

@@ -74,6 +74,15 @@ def test_bench_suite_runs_every_variant_serially_and_under_xdist() -> None:
     assert {(row[0], row[1]) for row in rows} >= {(v, m) for v in variants for m in ("serial", "-n")}
     ideal_rows = [row for row in rows if row[0] == "ideal"]
     assert ideal_rows and all(row[-2] == "1.00x" for row in ideal_rows)  # ratios are to the ideal
+    verdicts = [line for line in result.stdout.splitlines() if "the ideal (target" in line]
+    assert [line.split(" ", 2)[:2] for line in verdicts] == [
+        ["serial:", "lmstudio_openai"],
+        ["serial:", "lmstudio_fake"],
+        ["-n", "2:"],
+        ["-n", "2:"],
+    ]
+    assert all(("PASS" in line) != ("MISS" in line) for line in verdicts)
+    assert "(oa-ideal)" in verdicts[0]
 
 
 def test_bench_gc_reports_pauses_and_memory(tmp_path: Path) -> None:
