@@ -9,9 +9,12 @@ Layout (mirrors LM Studio's own home where LM Studio has an equivalent)::
     <home>/server-logs/requests.jsonl                one JSON line per HTTP request
     <home>/server-logs/lms-invocations.jsonl         one JSON line per fake `lms` invocation
 
-Every read-modify-write goes through :meth:`Home.transaction`, which holds a file lock, so the fake
-server and any number of fake ``lms`` processes can share one home. Reads are cached by the state
-file's identity (inode, size, mtime), so a request costs one ``stat``.
+Every read-modify-write goes through :meth:`Home.transaction`, which holds the home's state lock
+(:class:`fake_lms.locks.FileMutex`), so the fake server and any number of fake ``lms`` processes
+can share one home. The state file is replaced under that lock without renaming over the old
+file (:func:`fake_lms.files.replace_under_lock`): a reader that finds it missing for that moment
+reads again under the lock. Reads are cached by the state file's identity (inode, size, mtime),
+so a request costs one ``stat``.
 
 Idle TTLs are evaluated lazily from ``last_used``: an instance whose TTL has passed is treated as
 unloaded by every reader and pruned by the next writer, so no timer thread is needed.
