@@ -18,9 +18,12 @@ by N; interpreter start-up, the same for every variant, is left out. Ratios are 
 
 Then a concurrency table: 1, 2, 4 and 8 client processes (the ``openai`` client, or with
 ``--client-kind raw`` bare ``http.client``), each on its own keep-alive connection, send plain chat
-completions to ``python -m fake_lms serve`` and to ``benchmarks/floor_server.py``
-(the standard library's threading server answering the fake's bytes canned), interleaved and
-repeated; it prints requests/s and p99 latency for both and their ratios (fake/floor).
+completions to ``python -m fake_lms serve``, to ``benchmarks/floor_server.py`` (the standard
+library's threading server answering the fake's bytes canned) and to
+``benchmarks/bare_engine_server.py`` (pytest-httpserver answering them canned on the fake's own
+server stack), interleaved and repeated; it prints requests/s and p99 latency of the fake and the
+floor and their ratios (fake/floor), and the bare engine's requests/s over the floor's: how much
+of the gap is the server stack and how much the LM Studio logic.
 Usage: python benchmarks/bench_suite.py [--tests N] [--repeats R] [--no-xdist] [--only openai,fake]
        [--clients 1,2,4,8] [--requests-per-client N] [--client-kind openai|raw] [--no-concurrency]
        [--no-suites]
@@ -151,7 +154,13 @@ def _client(url: str, kind: str, requests: int, ready: Any, go: Any, out: Any) -
     if kind == "openai":
         import openai
 
-        client = openai.OpenAI(base_url=url + "/v1", api_key="lm-studio", max_retries=0, timeout=60)
+        client = openai.OpenAI(
+            base_url=url + "/v1",
+            api_key="lm-studio",
+            max_retries=0,
+            timeout=60,
+            default_headers={"X-Bench-Workload": "plain"},  # the bare engine answers by it
+        )
         messages = [{"role": "user", "content": bench_server.PLAIN_PROMPT}]
 
         def call() -> None:
@@ -209,9 +218,11 @@ def load_run(url: str, kind: str, clients: int, requests: int) -> tuple[float, f
 def concurrency(
     client_counts: list[int], kind: str, requests: int, repeats: int
 ) -> dict[int, dict[str, Any]]:
-    """The fake and the floor under 1..N concurrent clients, interleaved; medians over repeats."""
+    """The fake, the floor and the bare engine (pytest-httpserver answering the fake's bytes
+    canned on the fake's own server stack: what the LM Studio logic is measured against) under
+    1..N concurrent clients, interleaved; medians over repeats."""
     results: dict[int, dict[str, list[tuple[float, float]]]] = {
-        n: {"fake": [], "floor": []} for n in client_counts
+        n: {"fake": [], "floor": [], "bare": []} for n in client_counts
     }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -225,9 +236,13 @@ def concurrency(
             canned.write_text(json.dumps(bench_server.capture(servers["fake"].url)), encoding="utf-8")
             floor_argv = [sys.executable, str(HERE / "floor_server.py"), "--canned", str(canned)]
             servers["floor"] = bench_server.start_server("floor", floor_argv, workdir)
+            bare_argv = [sys.executable, str(HERE / "bare_engine_server.py"), "--canned", str(canned)]
+            servers["bare"] = bench_server.start_server("bare", bare_argv, workdir)
+            names = ["fake", "floor", "bare"]
             for repeat in range(repeats):
                 for n in client_counts:
-                    order = ["fake", "floor"] if (repeat + n) % 2 else ["floor", "fake"]
+                    shift = (repeat + n) % len(names)
+                    order = names[shift:] + names[:shift]
                     for name in order:
                         results[n][name].append(load_run(servers[name].url, kind, n, requests))
         finally:
@@ -243,6 +258,7 @@ def concurrency(
             }
         row["rps_ratio"] = row["fake"]["rps"] / row["floor"]["rps"]
         row["p99_ratio"] = row["fake"]["p99_ms"] / row["floor"]["p99_ms"]
+        row["bare_rps_ratio"] = row["bare"]["rps"] / row["floor"]["rps"]
         table[n] = row
     return table
 
@@ -255,20 +271,22 @@ def print_concurrency(table: dict[int, dict[str, Any]], kind: str, requests: int
     )
     print(
         f"{'clients':>7} {'floor req/s':>12} {'fake req/s':>11} {'/floor':>7} "
-        f"{'floor p99':>10} {'fake p99':>9} {'/floor':>7}"
+        f"{'floor p99':>10} {'fake p99':>9} {'/floor':>7} {'bare req/s':>11} {'/floor':>7}"
     )
-    print("-" * 70)
+    print("-" * 90)
     for n, row in table.items():
         print(
             f"{n:>7} {row['floor']['rps']:>12.0f} {row['fake']['rps']:>11.0f} {row['rps_ratio']:>6.2f}x "
-            f"{row['floor']['p99_ms']:>8.2f}ms {row['fake']['p99_ms']:>7.2f}ms {row['p99_ratio']:>6.2f}x"
+            f"{row['floor']['p99_ms']:>8.2f}ms {row['fake']['p99_ms']:>7.2f}ms {row['p99_ratio']:>6.2f}x "
+            f"{row['bare']['rps']:>11.0f} {row['bare_rps_ratio']:>6.2f}x"
         )
     top = table[max(table)]
     rps_ok, p99_ok = top["rps_ratio"] >= 0.9, top["p99_ratio"] <= 1.3
     print(
         f"at {max(table)} clients: throughput {top['rps_ratio']:.2f}x the floor's (target >= 0.9x: "
         f"{'PASS' if rps_ok else 'MISS'}), p99 {top['p99_ratio']:.2f}x (target <= 1.3x: "
-        f"{'PASS' if p99_ok else 'MISS'})"
+        f"{'PASS' if p99_ok else 'MISS'}); the bare engine (pytest-httpserver, no LM Studio logic) "
+        f"{top['bare_rps_ratio']:.2f}x"
     )
 
 

@@ -103,6 +103,9 @@ def test_bench_suite_concurrency_table_compares_the_fake_with_the_floor() -> Non
         assert result.returncode == 0, result.stdout + result.stderr
         rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
         assert [row[0] for row in rows] == ["1", "2"]
-        for row in rows:  # clients, floor req/s, fake req/s, ratio, floor p99, fake p99, ratio
+        for (
+            row
+        ) in rows:  # clients, floor req/s, fake req/s, ratio, floor p99, fake p99, ratio, bare req/s, ratio
             assert float(row[1]) > 0 and float(row[2]) > 0 and row[3].endswith("x") and row[6].endswith("x")
-        assert "at 2 clients: throughput" in result.stdout
+            assert float(row[7]) > 0 and row[8].endswith("x")
+        assert "at 2 clients: throughput" in result.stdout and "the bare engine" in result.stdout
