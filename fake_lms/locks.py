@@ -7,8 +7,9 @@ opened for the hold and closed to release it (~10 µs), re-entrant per thread; f
 (``benchmarks/README.md``). Both take the same ``flock``, so they exclude each other. Where
 ``fcntl`` does not exist (Windows) :class:`FileMutex` is filelock's ``FileLock``.
 
-Each hold opens its own descriptor (close-on-exec, as Python opens every descriptor), so a child
-process never inherits a hold; a process forked while a thread held the lock starts unlocked.
+Each hold opens its own descriptor (close-on-exec, as Python opens every descriptor), so a program
+a child process executes never inherits a hold; a process forked (without exec) while a thread
+held the lock closes its copy of the descriptor at its first acquire and starts unlocked.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class FileMutex:
             self._fallback.acquire()
             return
         if self._pid != os.getpid():  # forked: the parent's holds are not ours
-            self._reset()
+            self._forget_inherited_hold()
         deadline = time.monotonic() + self.timeout
         if not self._thread_lock.acquire(timeout=self.timeout):
             raise LockTimeout(f"{self.path}: held by another thread for {self.timeout:g} s")
@@ -64,9 +65,22 @@ class FileMutex:
             if self._depth == 0:
                 self._fd = self._lock_file(deadline)
             self._depth += 1
-        except BaseException:
+        except BaseException:  # KeyboardInterrupt included: never keep a descriptor unaccounted for
+            if self._depth == 0 and self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
             self._thread_lock.release()
             raise
+
+    def _forget_inherited_hold(self) -> None:
+        """In a forked child: a descriptor inherited from a parent that held the lock shares the
+        parent's hold, which lasts until every copy is closed; close ours, start unlocked."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._reset()
 
     def _lock_file(self, deadline: float) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -183,3 +183,27 @@ def _try(lock: FileMutex) -> str:
         return "timed out"
     lock.release()
     return "acquired"
+
+
+def test_a_forked_child_starts_unlocked_and_does_not_prolong_the_parents_hold(tmp_path: Path) -> None:
+    path = tmp_path / "state.lock"
+    lock = FileMutex(path, timeout=5)
+    lock.acquire()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its inherited copy of the hold is not a hold of its own
+        os.close(read)
+        try:
+            child_lock_ok = _try(FileMutex(path, timeout=0.2)) == "timed out"  # the parent holds it
+            lock.acquire()  # closes the inherited descriptor; waits for the parent's release
+            lock.release()
+            os.write(write, b"ok" if child_lock_ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    time.sleep(0.5)  # the child is waiting for the parent's hold
+    lock.release()
+    assert os.read(read, 2) == b"ok"
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert _try(FileMutex(path, timeout=1)) == "acquired"  # no copy of a hold was left behind
