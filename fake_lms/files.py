@@ -39,7 +39,9 @@ def replace_under_lock(path: Path, data: bytes) -> None:
     takes. The new content is written beside it, ``path`` is renamed to ``.<name>.prev``, the new
     file renamed to ``path``, and the previous one removed: between the two renames ``path`` is
     missing, and a reader that finds it so must take the lock and read again. A writer killed
-    between them leaves the previous content for :func:`recover_under_lock`."""
+    between them leaves the previous content for :func:`recover_under_lock`. Nothing is synced to
+    disk: after a power loss or a kernel crash ``path`` may be empty (its reader then rebuilds it;
+    a fake's home can afford that)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data)
     previous = _previous(path)
@@ -52,6 +54,17 @@ def replace_under_lock(path: Path, data: bytes) -> None:
     os.rename(tmp, path)
     if previous_content:
         os.unlink(previous)
+
+
+def discard_leftovers_under_lock(path: Path) -> None:
+    """For a caller holding the writers' lock, with ``path`` in place: remove what writers killed
+    in :func:`replace_under_lock` left beside it (its temporary files, and a ``.prev`` older than
+    ``path``, which must never be put back over it)."""
+    for leftover in [_previous(path), *path.parent.glob(f".{path.name}.*.tmp")]:
+        try:
+            leftover.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def recover_under_lock(path: Path) -> bool:

@@ -8,8 +8,13 @@ opened for the hold and closed to release it (~10 µs), re-entrant per thread; f
 ``fcntl`` does not exist (Windows) :class:`FileMutex` is filelock's ``FileLock``.
 
 Each hold opens its own descriptor (close-on-exec, as Python opens every descriptor), so a program
-a child process executes never inherits a hold; a process forked (without exec) while a thread
-held the lock closes its copy of the descriptor at its first acquire and starts unlocked.
+a child process executes never inherits a hold. A process forked without exec (``multiprocessing``'s
+default on Linux) would share the parent's hold for as long as it kept its copy of the descriptor:
+every lock closes its copies in the child at fork time (``os.register_at_fork``), held or being
+polled, and starts unlocked there, as filelock does.
+
+Two lock objects on one file in one thread (two ``Home`` objects on one home, nested) wait for
+each other until the timeout, as two filelock ``FileLock`` objects do.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from types import TracebackType
 
 try:
@@ -29,6 +35,18 @@ __all__ = ["FileMutex", "LockTimeout"]
 
 class LockTimeout(TimeoutError):
     """The lock file stayed locked by another process for the whole timeout."""
+
+
+_LOCKS: weakref.WeakSet[FileMutex] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_LOCKS):
+        lock._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class FileMutex:
@@ -44,26 +62,36 @@ class FileMutex:
             from filelock import FileLock
 
             self._fallback = FileLock(self.path, timeout=timeout)
-        self._reset()
-
-    def _reset(self) -> None:
-        self._pid = os.getpid()
         self._thread_lock = threading.RLock()
         self._depth = 0
-        self._fd: int | None = None
+        self._owner: int | None = None  # the thread holding it
+        self._fd: int | None = None  # the descriptor of the hold
+        self._polling_fd: int | None = None  # a descriptor not yet locked
+        _LOCKS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: close the copies of the parent's descriptors (a copy of a held one
+        would keep the parent's hold alive after the parent released it); start unlocked."""
+        for fd in (self._fd, self._polling_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._thread_lock = threading.RLock()
+        self._depth, self._owner, self._fd, self._polling_fd = 0, None, None, None
 
     def acquire(self) -> None:
         if self._fallback is not None:  # pragma: no cover - Windows
             self._fallback.acquire()
             return
-        if self._pid != os.getpid():  # forked: the parent's holds are not ours
-            self._forget_inherited_hold()
         deadline = time.monotonic() + self.timeout
         if not self._thread_lock.acquire(timeout=self.timeout):
             raise LockTimeout(f"{self.path}: held by another thread for {self.timeout:g} s")
         try:
             if self._depth == 0:
-                self._fd = self._lock_file(deadline)
+                self._lock_file(deadline)
+                self._owner = threading.get_ident()
             self._depth += 1
         except BaseException:  # KeyboardInterrupt included: never keep a descriptor unaccounted for
             if self._depth == 0 and self._fd is not None:
@@ -72,33 +100,27 @@ class FileMutex:
             self._thread_lock.release()
             raise
 
-    def _forget_inherited_hold(self) -> None:
-        """In a forked child: a descriptor inherited from a parent that held the lock shares the
-        parent's hold, which lasts until every copy is closed; close ours, start unlocked."""
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-        self._reset()
-
-    def _lock_file(self, deadline: float) -> int:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    def _lock_file(self, deadline: float) -> None:
+        """Open the lock file and wait for its ``flock``; the descriptor becomes ``_fd``."""
+        fd = self._polling_fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             delay = 0.001
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return fd
+                    self._fd, self._polling_fd = fd, None
+                    return
                 except BlockingIOError:
                     pass
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
-                        f"{self.path}: still locked by another process after {self.timeout:g} s"
+                        f"{self.path}: still locked after {self.timeout:g} s, by another process or "
+                        "another lock object on this file in this process"
                     )
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         except BaseException:
+            self._polling_fd = None
             os.close(fd)
             raise
 
@@ -108,8 +130,11 @@ class FileMutex:
             return
         if self._depth <= 0:
             raise RuntimeError(f"{self.path}: released more often than acquired")
+        if self._owner != threading.get_ident():
+            raise RuntimeError(f"{self.path}: released by a thread that does not hold it")
         self._depth -= 1
         if self._depth == 0:
+            self._owner = None
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)  # closing the only descriptor of the hold releases the flock

@@ -38,7 +38,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from fake_lms.files import recover_under_lock, replace_under_lock, write_bytes_atomic, write_json_atomic
+from fake_lms.files import (
+    discard_leftovers_under_lock,
+    recover_under_lock,
+    replace_under_lock,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from fake_lms.locks import FileMutex
 from fake_lms.model.catalog import Catalog, CatalogError, ModelSpec
 from fake_lms.model.identity import LMSTUDIO_VERSION, check_version
@@ -369,6 +375,7 @@ class Home:
                 write_json_atomic(self.catalog_file, (catalog or Catalog.default()).to_data())
             if not self.state_file.exists() and not recover_under_lock(self.state_file):
                 self._write_state(self._fresh_state())
+            discard_leftovers_under_lock(self.state_file)
 
     def _fresh_state(self) -> StateData:
         """A new home's state: the catalog's downloaded models, nothing loaded."""

@@ -61,7 +61,7 @@ def test_the_lock_excludes_another_process_and_says_which_file(tmp_path: Path) -
     try:
         assert child.stdout is not None and child.stdout.readline() == "held\n"
         started = time.monotonic()
-        with pytest.raises(LockTimeout, match=f"{path}: still locked by another process after 0.3 s"):
+        with pytest.raises(LockTimeout, match=f"{path}: still locked after 0.3 s, by another process"):
             FileMutex(path, timeout=0.3).acquire()
         assert time.monotonic() - started >= 0.3
         assert child.stdin is not None
@@ -109,6 +109,22 @@ def test_a_writer_killed_between_the_renames_loses_nothing(tmp_path: Path, reade
     assert first.settings.download_seconds == 7.5
     assert home.state_file.exists() and not (home.internal / ".fake-state.json.prev").exists()
     assert [inst.identifier for inst in home.instances()] == [QWEN]
+
+
+def test_opening_a_home_discards_what_killed_writers_left_beside_a_good_state(tmp_path: Path) -> None:
+    """A writer killed after its second rename leaves an older ``.prev`` beside the new state; one
+    killed before it, a temporary file. Neither may come back later (a stale ``.prev`` restored
+    over a deleted state file would bring back instances unloaded since)."""
+    home = Home(tmp_path / "home")
+    home.load(QWEN, sleep=False)
+    stale = home.state_file.read_bytes()  # QWEN loaded
+    home.unload_all()
+    (home.internal / ".fake-state.json.prev").write_bytes(stale)
+    (home.internal / ".fake-state.json.999999.1.tmp").write_bytes(stale)
+    Home(home.path)  # a server or an lms starting on the home
+    assert sorted(p.name for p in home.internal.iterdir() if p.name.startswith(".fake-state")) == []
+    home.state_file.unlink()
+    assert home.instances() == []  # rebuilt from the catalog, not the stale .prev
 
 
 def test_a_deleted_state_file_is_rebuilt_from_the_catalog(tmp_path: Path) -> None:
@@ -176,6 +192,86 @@ def test_readers_in_another_process_never_see_a_missing_or_rebuilt_state(tmp_pat
     assert sorted(p.name for p in home.internal.iterdir() if p.name.startswith(".fake-state")) == []
 
 
+def test_a_forked_child_never_prolongs_the_parents_hold(tmp_path: Path) -> None:
+    """A child forked while the parent held the lock (multiprocessing's default on Linux) shares
+    the hold's descriptor unless it closes its copy: the lock would outlive the parent's release
+    for as long as the child lives, even a child that never takes it."""
+    path = tmp_path / "state.lock"
+    lock = FileMutex(path, timeout=5)
+    lock.acquire()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child sleeps, never touching the lock, then checks it can take it itself
+        os.close(read)
+        code = 1
+        try:
+            time.sleep(1.0)
+            code = 0 if _try(FileMutex(path, timeout=2)) == "acquired" and _try(lock) == "acquired" else 1
+        finally:
+            os.write(write, b"%d" % code)
+            os._exit(code)
+    os.close(write)
+    try:
+        lock.release()
+        assert _try(FileMutex(path, timeout=0.5)) == "acquired"  # while the child still lives
+        assert os.read(read, 1) == b"0"
+    finally:
+        os.waitpid(pid, 0)
+        os.close(read)
+
+
+def test_a_child_forked_while_a_thread_waits_for_the_lock_starts_unlocked(tmp_path: Path) -> None:
+    path = tmp_path / "state.lock"
+    holder = FileMutex(path, timeout=5)  # "another process": a second object on the same file
+    waiter = FileMutex(path, timeout=5)
+    holder.acquire()
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.append(_try(waiter)))
+    thread.start()
+    time.sleep(0.2)  # the thread polls the file with a descriptor of its own
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 1
+        try:
+            holder._after_fork()  # not needed (register_at_fork did it); checks it is idempotent
+            time.sleep(0.5)  # the parent's thread gets the lock meanwhile, then releases it
+            code = 0 if _try(FileMutex(path, timeout=3)) == "acquired" else 1
+        finally:
+            os.write(write, b"%d" % code)
+            os._exit(code)
+    os.close(write)
+    try:
+        holder.release()
+        thread.join(timeout=10)
+        assert got == ["acquired"]
+        assert os.read(read, 1) == b"0"
+        assert _try(FileMutex(path, timeout=0.5)) == "acquired"
+    finally:
+        os.waitpid(pid, 0)
+        os.close(read)
+
+
+def test_a_release_from_a_thread_that_does_not_hold_it_changes_nothing(tmp_path: Path) -> None:
+    lock = FileMutex(tmp_path / "a.lock", timeout=5)
+    errors: list[str] = []
+
+    def release() -> None:
+        try:
+            lock.release()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    with lock:
+        thread = threading.Thread(target=release)
+        thread.start()
+        thread.join()
+        assert errors == [f"{lock.path}: released by a thread that does not hold it"]
+        assert _try(FileMutex(lock.path, timeout=0.2)) == "timed out"  # still held
+    assert _try(FileMutex(lock.path, timeout=1)) == "acquired"
+
+
 def _try(lock: FileMutex) -> str:
     try:
         lock.acquire()
@@ -183,27 +279,3 @@ def _try(lock: FileMutex) -> str:
         return "timed out"
     lock.release()
     return "acquired"
-
-
-def test_a_forked_child_starts_unlocked_and_does_not_prolong_the_parents_hold(tmp_path: Path) -> None:
-    path = tmp_path / "state.lock"
-    lock = FileMutex(path, timeout=5)
-    lock.acquire()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its inherited copy of the hold is not a hold of its own
-        os.close(read)
-        try:
-            child_lock_ok = _try(FileMutex(path, timeout=0.2)) == "timed out"  # the parent holds it
-            lock.acquire()  # closes the inherited descriptor; waits for the parent's release
-            lock.release()
-            os.write(write, b"ok" if child_lock_ok else b"no")
-        finally:
-            os._exit(0)
-    os.close(write)
-    time.sleep(0.5)  # the child is waiting for the parent's hold
-    lock.release()
-    assert os.read(read, 2) == b"ok"
-    os.waitpid(pid, 0)
-    os.close(read)
-    assert _try(FileMutex(path, timeout=1)) == "acquired"  # no copy of a hold was left behind
