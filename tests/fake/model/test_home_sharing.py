@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import filelock
@@ -199,18 +200,12 @@ def test_a_forked_child_never_prolongs_the_parents_hold(tmp_path: Path) -> None:
     path = tmp_path / "state.lock"
     lock = FileMutex(path, timeout=5)
     lock.acquire()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child sleeps, never touching the lock, then checks it can take it itself
-        os.close(read)
-        code = 1
-        try:
-            time.sleep(1.0)
-            code = 0 if _try(FileMutex(path, timeout=2)) == "acquired" and _try(lock) == "acquired" else 1
-        finally:
-            os.write(write, b"%d" % code)
-            os._exit(code)
-    os.close(write)
+
+    def child() -> bool:  # sleeps, never touching the lock, then checks it can take it itself
+        time.sleep(1.0)
+        return _try(FileMutex(path, timeout=2)) == "acquired" and _try(lock) == "acquired"
+
+    pid, read = _fork(child)
     try:
         lock.release()
         assert _try(FileMutex(path, timeout=0.5)) == "acquired"  # while the child still lives
@@ -229,19 +224,13 @@ def test_a_child_forked_while_a_thread_waits_for_the_lock_starts_unlocked(tmp_pa
     thread = threading.Thread(target=lambda: got.append(_try(waiter)))
     thread.start()
     time.sleep(0.2)  # the thread polls the file with a descriptor of its own
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        code = 1
-        try:
-            holder._after_fork()  # not needed (register_at_fork did it); checks it is idempotent
-            time.sleep(0.5)  # the parent's thread gets the lock meanwhile, then releases it
-            code = 0 if _try(FileMutex(path, timeout=3)) == "acquired" else 1
-        finally:
-            os.write(write, b"%d" % code)
-            os._exit(code)
-    os.close(write)
+
+    def child() -> bool:
+        holder._after_fork()  # not needed (register_at_fork did it); checks it is idempotent
+        time.sleep(0.5)  # the parent's thread gets the lock meanwhile, then releases it
+        return _try(FileMutex(path, timeout=3)) == "acquired"
+
+    pid, read = _fork(child)
     try:
         holder.release()
         thread.join(timeout=10)
@@ -270,6 +259,22 @@ def test_a_release_from_a_thread_that_does_not_hold_it_changes_nothing(tmp_path:
         assert errors == [f"{lock.path}: released by a thread that does not hold it"]
         assert _try(FileMutex(lock.path, timeout=0.2)) == "timed out"  # still held
     assert _try(FileMutex(lock.path, timeout=1)) == "acquired"
+
+
+def _fork(check: Callable[[], bool]) -> tuple[int, int]:
+    """Fork a child that runs ``check`` and writes b"0" (true) or b"1" to the pipe returned."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 1
+        try:
+            code = 0 if check() else 1
+        finally:
+            os.write(write, b"%d" % code)
+            os._exit(code)
+    os.close(write)
+    return pid, read
 
 
 def _try(lock: FileMutex) -> str:
