@@ -34,7 +34,7 @@ __all__ = ["FileMutex", "LockTimeout"]
 
 
 class LockTimeout(TimeoutError):
-    """The lock file stayed locked by another process for the whole timeout."""
+    """The lock stayed held elsewhere (another process, thread or lock object) for the whole timeout."""
 
 
 _LOCKS: weakref.WeakSet[FileMutex] = weakref.WeakSet()
