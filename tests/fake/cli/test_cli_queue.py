@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from _waiting import wait_value
 from test_cli_support import Lms, home, lms, server  # noqa: F401  (fixtures)
 
 from fake_lms.model.home import Home
@@ -55,16 +56,6 @@ class Stream(threading.Thread):
             self.error = exc
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def ps_row(lms: Lms, identifier: str) -> dict[str, Any]:
     return next(i for i in lms.json("ps", "--json") if i["identifier"] == identifier)
 
@@ -75,11 +66,11 @@ def test_a_second_stream_waits_for_parallel_1_and_lms_ps_shows_it(lms: Lms, home
     server.stall(after=1, seconds=4)  # the first stream: one token, then 4 s to look at it
     first = Stream(server.port)
     first.start()
-    wait_for(lambda: first.frames)
+    wait_value(lambda: first.frames)
     second = Stream(server.port)
     second.start()
     # both requests are on the instance: one generating, one waiting behind it
-    row = wait_for(lambda: (r := ps_row(lms, MODEL))["queued"] == 2 and r)
+    row = wait_value(lambda: (r := ps_row(lms, MODEL))["queued"] == 2 and r)
     assert (row["status"], row["queued"], row["parallel"]) == ("generating", 2, 1)
     assert second.frames == []  # queued: not a byte yet
     table = lms.run("ps")
@@ -103,7 +94,7 @@ def test_with_parallel_2_both_streams_run_at_once(lms: Lms, home: Home, server) 
     streams = [Stream(server.port), Stream(server.port)]
     for s in streams:
         s.start()
-    wait_for(lambda: all(s.frames for s in streams))
+    wait_value(lambda: all(s.frames for s in streams))
     row = ps_row(lms, MODEL)
     assert (row["status"], row["queued"]) == ("generating", 2)
     for s in streams:
@@ -128,7 +119,7 @@ def test_another_homes_server_on_the_configured_port_is_not_asked(lms: Lms, home
         other.stall(after=1, seconds=4)
         stream = Stream(other.port)
         stream.start()
-        wait_for(lambda: stream.frames)
+        wait_value(lambda: stream.frames)
         home.load(MODEL)
         home.write_server_config(other.port)  # a stale config naming the other server's port
         row = ps_row(lms, MODEL)

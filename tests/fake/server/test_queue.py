@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _waiting import wait_value
 
 from fake_lms import FakeLMStudio
 
@@ -34,16 +35,6 @@ def fake() -> Any:
 
 def processing(fake: FakeLMStudio) -> dict[str, Any]:
     return httpx.get(f"{fake.url}/__fake__/processing").json()["instances"]
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def post(fake: FakeLMStudio, body: dict[str, Any], timeout: float = 20) -> httpx.Response:
@@ -78,13 +69,13 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot(fake: FakeLMStudio)
         b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
     )
     assert b"data: " in sock.recv(65536)
-    assert wait_for(lambda: processing(fake).get(MODEL, {}).get("status") == "generating")
+    assert wait_value(lambda: processing(fake).get(MODEL, {}).get("status") == "generating")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()  # RST mid-stream
     started = time.monotonic()
     assert post(fake, BODY).status_code == 200  # not stuck behind the gone client
     assert time.monotonic() - started < 5
-    assert wait_for(lambda: processing(fake) == {})
+    assert wait_value(lambda: processing(fake) == {})
 
 
 def test_a_queued_request_waits_for_a_non_streamed_slow_one(fake: FakeLMStudio) -> None:
@@ -92,9 +83,9 @@ def test_a_queued_request_waits_for_a_non_streamed_slow_one(fake: FakeLMStudio) 
     t0 = time.monotonic()
     first = in_thread(lambda: post(fake, BODY))
     # before its first token the instance is processing the prompt
-    assert wait_for(lambda: processing(fake).get(MODEL) == {"status": "processingPrompt", "queued": 1})
+    assert wait_value(lambda: processing(fake).get(MODEL) == {"status": "processingPrompt", "queued": 1})
     second = in_thread(lambda: post(fake, BODY))
-    assert wait_for(lambda: processing(fake).get(MODEL, {}).get("queued") == 2)
+    assert wait_value(lambda: processing(fake).get(MODEL, {}).get("queued") == 2)
     first["thread"].join(10)
     second["thread"].join(10)
     assert first["result"].status_code == second["result"].status_code == 200
@@ -121,7 +112,7 @@ def test_a_faulted_stream_frees_its_slot(fake: FakeLMStudio, fault: Any) -> None
                     pass
         except httpx.HTTPError:
             pass  # a cut stream
-    assert wait_for(lambda: processing(fake) == {})
+    assert wait_value(lambda: processing(fake) == {})
     assert post(fake, BODY, timeout=5).status_code == 200
 
 
@@ -140,7 +131,7 @@ def test_embeddings_show_computing_embedding() -> None:
         conn = http.client.HTTPConnection(fake.host, fake.port, timeout=10)
         body = json.dumps({"model": "text-embedding-nomic-embed-text-v1.5", "input": "hi"})
         done = in_thread(lambda: (conn.request("POST", "/v1/embeddings", body), conn.getresponse().status)[1])
-        state = wait_for(lambda: processing(fake).get("text-embedding-nomic-embed-text-v1.5"))
+        state = wait_value(lambda: processing(fake).get("text-embedding-nomic-embed-text-v1.5"))
         assert state == {"status": "computingEmbedding", "queued": 1}
         done["thread"].join(10)
         assert done["result"] == 200
