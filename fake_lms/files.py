@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _temporary(path: Path) -> Path:
+    """A temporary file beside ``path``, per process and thread (concurrent writers never share one);
+    :func:`discard_leftovers_under_lock` finds them by this name."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a reader
     sees the old content or the new one, never a half-written file (per process and thread, so
     concurrent writers never share a temporary file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _temporary(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -42,7 +48,7 @@ def replace_under_lock(path: Path, data: bytes) -> None:
     between them leaves the previous content for :func:`recover_under_lock`. Nothing is synced to
     disk: after a power loss or a kernel crash ``path`` may be empty (its reader then rebuilds it;
     a fake's home can afford that)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _temporary(path)
     tmp.write_bytes(data)
     previous = _previous(path)
     try:
